@@ -1,0 +1,17 @@
+"use strict";
+// Mocha's spec reporter, plus a JSON summary that scripts/test.js adds up across runs.
+const fs = require("node:fs");
+const Mocha = require("mocha");
+const { Spec } = Mocha.reporters;
+const { EVENT_RUN_END } = Mocha.Runner.constants;
+
+class HighballReporter extends Spec {
+  constructor(runner, options) {
+    super(runner, options);
+    runner.once(EVENT_RUN_END, () => {
+      const file = process.env.HIGHBALL_MOCHA_SUMMARY;
+      if (file) fs.writeFileSync(file, JSON.stringify(this.stats));
+    });
+  }
+}
+module.exports = HighballReporter;
