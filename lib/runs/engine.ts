@@ -1,0 +1,342 @@
+import { EventEmitter } from "node:events";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { appendFileSync } from "node:fs";
+import { ensureDir } from "../util/fsx";
+import type { Job } from "../job/schema";
+import type { OutputParser, Outcome, ProcessPlan, Progress, RunStats } from "../engines/types";
+import { emptyStats } from "../engines/types";
+import { History } from "./history";
+import { Registry, alive, commandLine } from "./registry";
+import { RunLog, logName } from "./log";
+import { spawnPlan, type Spawned } from "./process";
+import type { RunRecord, RunningEntry, Retention } from "./types";
+
+export interface Step { plan: ProcessPlan; parser: OutputParser }
+
+export interface StartRequest {
+  job: Job;
+  key: string;
+  command: string;
+  steps: Step[];
+  nodeId?: string;
+  resources?: string[];
+  /** Days to keep this run's log when it did not fail (a profile's prune-logs-after). */
+  logDays?: number;
+  /**
+   * Runs before each step; returning a step replaces it, so an engine can retry a step
+   * (restic waiting for a lock) without the run machinery knowing why.
+   */
+  retry?: (step: Step, outcome: Outcome, attempt: number, run: ActiveRun) => Promise<Step | null>;
+}
+
+export class AlreadyRunningError extends Error {
+  constructor(readonly job: string, readonly runId: string) {
+    super(`job "${job}" is already running (run ${runId}); this trigger did not start a second run`);
+    this.name = "AlreadyRunningError";
+  }
+}
+
+const RANK = { success: 0, warning: 1, failed: 2, cancelled: 3 } as const;
+const KILL_GRACE_MS = 5000;
+const PROGRESS_EVERY_MS = 500;
+
+function newRunId(now: number): string {
+  const d = new Date(now).toISOString().replace(/[-:]/g, "").slice(0, 15);
+  return `${d}-${randomBytes(3).toString("hex")}`;
+}
+
+function addStats(a: RunStats, b: RunStats): RunStats {
+  const sum = (x: number | null, y: number | null) => (x === null && y === null ? null : (x ?? 0) + (y ?? 0));
+  return {
+    filesTotal: sum(a.filesTotal, b.filesTotal),
+    filesChanged: sum(a.filesChanged, b.filesChanged),
+    bytesTotal: sum(a.bytesTotal, b.bytesTotal),
+    bytesTransferred: sum(a.bytesTransferred, b.bytesTransferred),
+    snapshotId: b.snapshotId ?? a.snapshotId,
+  };
+}
+
+/** One run: its steps run one after the other, into one log, with one result. */
+export class ActiveRun extends EventEmitter {
+  readonly runId: string;
+  readonly startedAt: number;
+  readonly logFile: string;
+  progress: Progress | null = null;
+  readonly result: Promise<RunRecord>;
+  private proc: Spawned | null = null;
+  private stopReason: string | null = null;
+  private timedOut = false;
+  private lastProgress = 0;
+  private exitCode: number | null = null;
+
+  constructor(private readonly engine: Engine, readonly req: StartRequest) {
+    super();
+    this.startedAt = Date.now();
+    this.runId = newRunId(this.startedAt);
+    this.logFile = logName(this.startedAt, req.job.name, this.runId);
+    this.result = this.execute();
+    this.result.catch(() => undefined);
+  }
+
+  get job(): Job { return this.req.job; }
+  get key(): string { return this.req.key; }
+  get pid(): number | null { return this.proc?.pid ?? null; }
+
+  /** Stops the whole process tree; the run ends `cancelled` with `reason` as its sentence. */
+  cancel(reason = "the run was cancelled"): void {
+    if (this.stopReason) return;
+    this.stopReason = reason;
+    this.kill();
+  }
+
+  private kill(): void {
+    const proc = this.proc;
+    if (!proc) return;
+    proc.kill("SIGTERM");
+    const hard = setTimeout(() => proc.kill("SIGKILL"), KILL_GRACE_MS);
+    hard.unref();
+    void proc.done.then(() => clearTimeout(hard));
+  }
+
+  private async execute(): Promise<RunRecord> {
+    const { req, engine } = this;
+    await ensureDir(engine.history.logsDir);
+    const secrets = req.steps.flatMap((s) => s.plan.secrets ?? []);
+    const log = new RunLog(join(engine.history.logsDir, this.logFile), secrets);
+    log.write(`# run ${this.runId} of job "${req.job.name}" (${req.job.engine} ${req.command}) started ${new Date(this.startedAt).toISOString()}`);
+    const timeoutMs = (req.job.timeoutSeconds ?? 0) * 1000;
+    const timer = timeoutMs > 0 ? setTimeout(() => { this.timedOut = true; this.stopReason = `the run took longer than its limit of ${req.job.timeoutSeconds} s and was stopped`; this.kill(); }, timeoutMs) : null;
+    timer?.unref();
+
+    let stats = emptyStats();
+    let status: Outcome["status"] = "success";
+    const errors: string[] = [];
+    const details: Record<string, unknown>[] = [];
+    try {
+      for (let i = 0; i < req.steps.length && !this.stopReason; i++) {
+        let step = req.steps[i]!;
+        for (let attempt = 1; ; attempt++) {
+          const outcome = await this.runStep(step, log);
+          if (this.stopReason) break;
+          const again = req.retry ? await req.retry(step, outcome, attempt, this) : null;
+          if (again && !this.stopReason) {
+            log.write(`# retrying step ${i + 1} (attempt ${attempt + 1})`);
+            step = again;
+            continue;
+          }
+          stats = addStats(stats, outcome.stats);
+          if (outcome.details) details.push(outcome.details);
+          if (RANK[outcome.status] > RANK[status]) status = outcome.status;
+          if (outcome.error) errors.push(req.steps.length > 1 ? `${outcome.error}` : outcome.error);
+          break;
+        }
+      }
+    } catch (err) {
+      status = "failed";
+      errors.push(`the run could not be carried out: ${(err as Error).message}`);
+    } finally {
+      if (timer) clearTimeout(timer);
+    }
+    if (this.stopReason) {
+      status = this.timedOut ? "failed" : "cancelled";
+      errors.unshift(this.stopReason);
+    }
+    const finishedAt = Date.now();
+    const record: RunRecord = {
+      job: req.job.name,
+      jobId: req.key,
+      runId: this.runId,
+      engine: req.job.engine,
+      command: req.command,
+      status,
+      ok: status === "success" || status === "warning",
+      startedAt: this.startedAt,
+      finishedAt,
+      durationMs: finishedAt - this.startedAt,
+      exitCode: this.exitCode,
+      ...stats,
+      error: errors.length ? log.mask(errors.join("; ")) : null,
+      logFile: this.logFile,
+      nodeId: req.nodeId,
+      details: details.length === 1 ? details[0] : details.length ? { steps: details } : undefined,
+      logDays: req.logDays,
+    };
+    log.write(`# finished ${new Date(finishedAt).toISOString()}: ${status}${this.exitCode !== null ? ` (exit ${this.exitCode})` : ""}${record.error ? `: ${record.error}` : ""}`);
+    await log.close();
+    await engine.finished(this, record);
+    return record;
+  }
+
+  private async runStep(step: Step, log: RunLog): Promise<Outcome> {
+    const { plan, parser } = step;
+    log.write(`# ${[plan.command, ...plan.args].map((a) => (/[\s'"$`\\;|&<>()]/.test(a) ? JSON.stringify(a) : a)).join(" ")}`);
+    const proc = spawnPlan(plan, (stream, line, transient) => {
+      if (!transient) log.write(stream === "stderr" ? `! ${line}` : line);
+      if (stream === "stdout") parser.stdout(line); else parser.stderr(line);
+      this.emit("line", stream, line, transient);
+      const now = Date.now();
+      if (now - this.lastProgress >= PROGRESS_EVERY_MS) {
+        const p = parser.takeProgress();
+        if (p) {
+          this.lastProgress = now;
+          this.progress = p;
+          this.emit("progress", p);
+        }
+      }
+    }, log);
+    this.proc = proc;
+    this.engine.registry.update(this.runId, { pid: proc.pid ?? null });
+    if (this.stopReason) this.kill();
+    const end = await proc.done;
+    this.exitCode = end.code;
+    if (end.spawnError) return { status: "failed", error: end.spawnError, stats: emptyStats() };
+    return parser.finish(end.code, end.signal);
+  }
+}
+
+export interface EngineOptions { retention?: Partial<Retention> }
+
+/** Secrets of a job, held in memory only: they come from Node-RED credentials, never from msg. */
+export interface JobSecrets { rsyncdPassword?: string }
+
+/** A job a backup-job node has deployed: what the admin API lists and "run now" triggers. */
+export interface JobEntry {
+  job: Job;
+  nodeId: string;
+  secrets: JobSecrets;
+  trigger: () => void;
+  nextRun?: number | null;
+}
+
+/**
+ * The engine of one Node-RED runtime (one per storage folder): starts runs, owns the registry
+ * of running runs, the history and the logs, and tells listeners about starts and ends.
+ */
+export class Engine extends EventEmitter {
+  private static readonly engines = new Map<string, Engine>();
+  readonly history: History;
+  readonly registry: Registry;
+  readonly knownHostsFile: string;
+  private readonly active = new Map<string, ActiveRun>();
+  private readonly interrupted = new Map<string, RunRecord[]>();
+  readonly jobs = new Map<string, JobEntry>();
+  readonly ready: Promise<void>;
+
+  static get(home: string, options: EngineOptions = {}): Engine {
+    let e = Engine.engines.get(home);
+    if (!e) {
+      e = new Engine(home, options);
+      Engine.engines.set(home, e);
+    } else if (options.retention) {
+      e.history.retention = { ...e.history.retention, ...options.retention };
+    }
+    return e;
+  }
+
+  private constructor(readonly home: string, options: EngineOptions) {
+    super();
+    this.setMaxListeners(0);
+    this.history = new History(home);
+    if (options.retention) this.history.retention = { ...this.history.retention, ...options.retention };
+    this.registry = new Registry(home);
+    this.knownHostsFile = join(home, "ssh", "known_hosts");
+    this.ready = this.recover();
+    this.ready.catch(() => undefined);
+  }
+
+  /** Runs that were running when an earlier Node-RED process died are recorded `interrupted`. */
+  private async recover(): Promise<void> {
+    await ensureDir(this.home);
+    await ensureDir(join(this.home, "ssh"));
+    const orphans = this.registry.orphans();
+    for (const o of orphans) {
+      // The tool may outlive Node-RED (it has its own process group); stop what is left of it.
+      if (o.pid && alive(o.pid) && /rsync|restic|ssh|nice|ionice/.test(commandLine(o.pid).join(" "))) {
+        try { process.kill(-o.pid, "SIGKILL"); } catch { /* gone */ }
+      }
+      const now = Date.now();
+      const record: RunRecord = {
+        job: o.job, jobId: o.key, runId: o.runId, engine: o.engine, command: o.command,
+        status: "interrupted", ok: false, startedAt: o.startedAt, finishedAt: now, durationMs: now - o.startedAt,
+        exitCode: null, ...emptyStats(),
+        error: "Node-RED stopped while this run was running; the run did not finish",
+        logFile: o.logFile, nodeId: o.nodeId,
+      };
+      try { appendFileSync(join(this.history.logsDir, o.logFile), `# interrupted: Node-RED stopped while this run was running (noticed ${new Date(now).toISOString()})\n`); } catch { /* no log */ }
+      await this.history.add(record, now);
+      const pending = this.interrupted.get(o.nodeId ?? "") ?? [];
+      pending.push(record);
+      this.interrupted.set(o.nodeId ?? "", pending);
+      this.emit("interrupted", record);
+    }
+    if (orphans.length) this.registry.clearOrphans();
+  }
+
+  /** Interrupted runs a node started before the crash, handed over once so it can emit them. */
+  async takeInterrupted(nodeId: string): Promise<RunRecord[]> {
+    await this.ready;
+    const list = this.interrupted.get(nodeId) ?? [];
+    this.interrupted.delete(nodeId);
+    return list;
+  }
+
+  running(): ActiveRun[] {
+    return [...this.active.values()];
+  }
+
+  runningFor(key: string): ActiveRun | undefined {
+    for (const r of this.active.values()) if (r.key === key) return r;
+    return undefined;
+  }
+
+  get(runId: string): ActiveRun | undefined {
+    return this.active.get(runId);
+  }
+
+  /** Starts a run now; a job that is already running is refused, never started twice. */
+  start(req: StartRequest): ActiveRun {
+    const busy = this.runningFor(req.key);
+    if (busy) throw new AlreadyRunningError(req.job.name, busy.runId);
+    const run = new ActiveRun(this, req);
+    this.active.set(run.runId, run);
+    const entry: RunningEntry = {
+      runId: run.runId, key: req.key, job: req.job.name, engine: req.job.engine, command: req.command,
+      nodeId: req.nodeId, startedAt: run.startedAt, pid: null, ownerPid: process.pid, logFile: run.logFile,
+      resources: req.resources ?? [], deadline: req.job.timeoutSeconds ? run.startedAt + req.job.timeoutSeconds * 1000 : null,
+    };
+    this.registry.add(entry);
+    this.emit("start", run);
+    return run;
+  }
+
+  cancel(runId: string, reason?: string): boolean {
+    const run = this.active.get(runId);
+    if (!run) return false;
+    run.cancel(reason);
+    return true;
+  }
+
+  /** Called by a run when it has ended and its log is closed. */
+  async finished(run: ActiveRun, record: RunRecord): Promise<void> {
+    this.active.delete(run.runId);
+    this.registry.remove(run.runId);
+    try {
+      await this.history.add(record);
+    } finally {
+      this.emit("end", record);
+    }
+  }
+
+  /** Secrets of the job with this key, if a deployed backup-job holds any. */
+  secretsFor(key: string): JobSecrets {
+    return this.jobs.get(key)?.secrets ?? {};
+  }
+
+  /** Cancels every run (Node-RED is stopping) and waits until each is recorded. */
+  async stopAll(reason: string): Promise<void> {
+    const runs = this.running();
+    for (const r of runs) r.cancel(reason);
+    await Promise.all(runs.map((r) => r.result.catch(() => undefined)));
+  }
+}

@@ -1,0 +1,119 @@
+import { execa } from "execa";
+import type { ProcessPlan, Priority } from "../engines/types";
+
+export type Stream = "stdout" | "stderr";
+
+/** A line of output; `transient` lines ended in a bare CR (progress redraws). */
+export type LineSink = (stream: Stream, line: string, transient: boolean) => void;
+
+export interface Spawned {
+  pid: number | undefined;
+  /** Resolves when the process ended (never rejects). */
+  done: Promise<{ code: number | null; signal: string | null; spawnError: string | null }>;
+  /** Signal the whole process group (the tool and every child it started, such as ssh). */
+  kill(signal: NodeJS.Signals): void;
+}
+
+const NICE: Record<Priority, string> = { idle: "19", low: "10", normal: "0", high: "-10" };
+const IONICE: Record<Priority, string[]> = { idle: ["-c", "3"], low: ["-c", "2", "-n", "7"], normal: ["-c", "2", "-n", "4"], high: ["-c", "2", "-n", "0"] };
+
+/** nice and ionice exec the tool in place, so the priorities stick to the tool's own PID. */
+export function withPriorities(plan: ProcessPlan): { command: string; args: string[] } {
+  let command = plan.command;
+  let args = plan.args;
+  if (plan.cpuPriority && plan.cpuPriority !== "normal") {
+    args = ["-n", NICE[plan.cpuPriority], command, ...args];
+    command = "nice";
+  }
+  if (plan.ioPriority && plan.ioPriority !== "normal") {
+    args = [...IONICE[plan.ioPriority], command, ...args];
+    command = "ionice";
+  }
+  return { command, args };
+}
+
+const MAX_LINE = 64 * 1024;
+
+/** Splits a byte stream into lines on LF, CRLF or a bare CR, without holding more than one line. */
+class LineSplitter {
+  private rest = "";
+  constructor(private readonly stream: Stream, private readonly sink: LineSink) {}
+  push(chunk: string): void {
+    let text = this.rest + chunk;
+    let start = 0;
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c !== 10 && c !== 13) continue;
+      const crlf = c === 13 && text.charCodeAt(i + 1) === 10;
+      // A CR at the very end may be the first half of CRLF: wait for the next chunk.
+      if (c === 13 && i === text.length - 1) break;
+      this.sink(this.stream, text.slice(start, i), c === 13 && !crlf);
+      if (crlf) i++;
+      start = i + 1;
+    }
+    text = text.slice(start);
+    if (text.length > MAX_LINE) {
+      this.sink(this.stream, text, false);
+      text = "";
+    }
+    this.rest = text;
+  }
+  end(): void {
+    if (this.rest) this.sink(this.stream, this.rest.replace(/\r$/, ""), false);
+    this.rest = "";
+  }
+}
+
+/**
+ * Starts a plan's process in its own process group and streams its output line by line.
+ * `write` returns false when the consumer (the log file) wants the producer to wait.
+ */
+export function spawnPlan(plan: ProcessPlan, sink: LineSink, backpressure?: { wait(): Promise<void> | null }): Spawned {
+  const { command, args } = withPriorities(plan);
+  const child = execa(command, args, {
+    env: plan.env ?? {},
+    extendEnv: true,
+    cwd: plan.cwd,
+    detached: true,
+    cleanup: false,
+    buffer: false,
+    reject: false,
+    stdin: plan.stdin === undefined ? "ignore" : "pipe",
+    stdout: "pipe",
+    stderr: "pipe",
+    encoding: "utf8",
+    stripFinalNewline: false,
+  });
+  if (plan.stdin !== undefined && child.stdin) {
+    child.stdin.on("error", () => undefined); // the tool may exit before reading its password
+    child.stdin.end(plan.stdin);
+  }
+  for (const stream of ["stdout", "stderr"] as const) {
+    const source = child[stream];
+    if (!source) continue;
+    source.setEncoding("utf8");
+    const splitter = new LineSplitter(stream, sink);
+    source.on("data", (chunk: string) => {
+      splitter.push(chunk);
+      const waiting = backpressure?.wait();
+      if (waiting) {
+        source.pause();
+        void waiting.then(() => source.resume());
+      }
+    });
+    source.on("end", () => splitter.end());
+  }
+  const pid = child.pid;
+  const done = child.then((r) => {
+    const spawnError = r.failed && r.exitCode === undefined && !r.signal ? (r.code === "ENOENT" ? `${command} is not installed (command not found)` : (r.shortMessage ?? "the process could not be started")) : null;
+    return { code: r.exitCode ?? null, signal: r.signal ?? null, spawnError };
+  });
+  return {
+    pid,
+    done,
+    kill(signal) {
+      if (!pid) return;
+      try { process.kill(-pid, signal); } catch { /* already gone */ }
+    },
+  };
+}

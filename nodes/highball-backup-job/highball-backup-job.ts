@@ -1,0 +1,74 @@
+import type { NodeAPI, Node, NodeDef, NodeMessageInFlow } from "node-red";
+import { jobProblems, descriptorOf } from "../../lib/job/validate";
+import type { Job } from "../../lib/job/schema";
+import type { ActiveRun } from "../../lib/runs/engine";
+import type { RunRecord } from "../../lib/runs/types";
+import { engineOf, progressStatus, resultStatus } from "../shared/runtime";
+import { mountAdminRoutes } from "../../lib/http/routes";
+
+interface BackupJobDef extends NodeDef, Omit<Job, "id" | "name"> {}
+type Creds = { rsyncdPassword: string };
+
+export = function (RED: NodeAPI) {
+  mountAdminRoutes(RED);
+
+  function BackupJobNode(this: Node<Creds>, def: BackupJobDef) {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const engine = engineOf(RED);
+    const job = descriptorOf(def as unknown as Record<string, unknown>, node.id);
+    const problems = jobProblems(job);
+    const invalid = problems.length ? `invalid job "${job.name || node.id}": ${problems.join("; ")}` : null;
+
+    const idle = () => {
+      if (invalid) node.status({ fill: "red", shape: "ring", text: "invalid job" });
+      else if (job.enabled === false) node.status({ fill: "grey", shape: "ring", text: "disabled" });
+      else node.status({});
+    };
+    idle();
+    if (invalid) node.error(invalid);
+
+    engine.jobs.set(node.id, {
+      job,
+      nodeId: node.id,
+      secrets: { rsyncdPassword: node.credentials?.rsyncdPassword || undefined },
+      trigger: () => node.receive({ payload: "run now", topic: job.name } as unknown as NodeMessageInFlow),
+    });
+    void engine.history.forgetDeleted(node.id).catch(() => undefined);
+    void engine.history.last(node.id).then((r) => { if (r && !engine.runningFor(node.id) && !invalid) node.status(resultStatus(r)); }, () => undefined);
+
+    const onStart = (run: ActiveRun) => {
+      if (run.key !== node.id) return;
+      node.status(progressStatus(null));
+      run.on("progress", (p) => node.status(progressStatus(p)));
+    };
+    const onEnd = (r: RunRecord) => { if (r.jobId === node.id) node.status(resultStatus(r)); };
+    engine.on("start", onStart);
+    engine.on("end", onEnd);
+
+    node.on("input", (msg, send, done) => {
+      if (invalid) { done(new Error(invalid)); return; }
+      const m = msg as NodeMessageInFlow & { job?: Job; action?: string };
+      if (job.enabled === false && m.action !== "cancel") {
+        node.status({ fill: "grey", shape: "ring", text: "disabled: skipped" });
+        done();
+        return;
+      }
+      m.job = structuredClone(job);
+      if (m.topic === undefined || m.topic === "") m.topic = job.name;
+      send(m);
+      done();
+    });
+
+    node.on("close", (removed: boolean, done: () => void) => {
+      engine.off("start", onStart);
+      engine.off("end", onEnd);
+      engine.jobs.delete(node.id);
+      // A deleted job's last config stays beside its history, so it can be restored.
+      if (removed) void engine.history.rememberDeleted(node.id, { ...job, type: "highball-backup-job" }).then(done, () => done());
+      else done();
+    });
+  }
+
+  RED.nodes.registerType<Node<Creds>, BackupJobDef, unknown, Creds>("highball-backup-job", BackupJobNode, { credentials: { rsyncdPassword: { type: "password" } } });
+};

@@ -1,0 +1,51 @@
+import type { NodeAPI, Node, NodeStatus } from "node-red";
+import { Engine } from "../../lib/runs/engine";
+import { highballHome, type HighballSettings } from "../../lib/home";
+import type { RunRecord, RunResult } from "../../lib/runs/types";
+import type { Progress } from "../../lib/engines/types";
+
+/** The one engine of this runtime, in the storage folder its settings name. */
+export function engineOf(RED: NodeAPI): Engine {
+  const settings = RED.settings as unknown as HighballSettings & { highball?: { retention?: Record<string, number> } };
+  return Engine.get(highballHome(settings), { retention: settings.highball?.retention });
+}
+
+const COLOURS = { success: "green", warning: "yellow", failed: "red", cancelled: "grey", interrupted: "red" } as const;
+
+function clock(t: number): string {
+  const d = new Date(t);
+  return `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`;
+}
+
+/** One status language for every node (README, "Status"). */
+export function resultStatus(r: Pick<RunResult, "status" | "finishedAt">): NodeStatus {
+  return { fill: COLOURS[r.status], shape: "dot", text: `${r.status} ${clock(r.finishedAt)}` };
+}
+
+export function progressStatus(p: Progress | null): NodeStatus {
+  return { fill: "blue", shape: "dot", text: p?.percent != null ? `running ${Math.floor(p.percent)}%` : "running" };
+}
+
+/** The SPEC's flat payload: the record without its storage details. */
+export function payloadOf(r: RunRecord): RunResult {
+  const { job, jobId, runId, engine, command, status, ok, startedAt, finishedAt, durationMs, exitCode,
+    filesTotal, filesChanged, bytesTotal, bytesTransferred, snapshotId, error } = r;
+  return { job, jobId, runId, engine, command, status, ok, startedAt, finishedAt, durationMs, exitCode,
+    filesTotal, filesChanged, bytesTotal, bytesTransferred, snapshotId, error };
+}
+
+/**
+ * Calls `fn` once the flows have started (sending earlier could reach nodes that do not exist
+ * yet), or after a short delay in runtimes that never say so.
+ */
+export function afterStart(RED: NodeAPI, node: Node, fn: () => void): void {
+  let done = false;
+  const once = () => { if (!done) { done = true; clearTimeout(timer); RED.events.removeListener("flows:started", once); fn(); } };
+  const timer = setTimeout(once, 1500);
+  RED.events.on("flows:started", once);
+  node.on("close", () => { done = true; clearTimeout(timer); RED.events.removeListener("flows:started", once); });
+}
+
+export function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
