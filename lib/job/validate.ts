@@ -58,7 +58,8 @@ export function jobProblems(input: unknown): string[] {
       remote("destination", dst, problems);
       if (!dst.module) problems.push("destination.module is required for an rsync daemon");
       else if (!moduleName.test(dst.module)) problems.push(`destination.module ${JSON.stringify(dst.module)} is not a valid module name`);
-      if (dst.path) safePath("destination.path", dst.path.replace(/^\/+/, "/"), problems);
+      // A module path is relative to the module; only ".." could leave it.
+      if (dst.path) safePath("destination.path", dst.path, problems, false);
       if (dst.path && dst.path.split("/").includes("..")) problems.push("destination.path must not contain ..");
     } else {
       safePath("destination.path", dst.path, problems);
