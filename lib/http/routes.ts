@@ -57,7 +57,7 @@ export function mountAdminRoutes(RED: AdminRED): void {
         id: j.nodeId, name: j.job.name, engine: j.job.engine, enabled: j.job.enabled !== false,
         running: running ? { runId: running.runId, startedAt: running.startedAt, progress: running.progress } : null,
         last: last ? strip(last) : null,
-        nextRun: j.nextRun ?? null,
+        nextRun: e.nextRuns.get(j.nodeId) ?? null,
       };
     }));
     // Runs of jobs that no backup-job node owns (msg.job straight from http in) are listed by name.

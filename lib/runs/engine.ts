@@ -206,7 +206,6 @@ export interface JobEntry {
   nodeId: string;
   secrets: JobSecrets;
   trigger: () => void;
-  nextRun?: number | null;
 }
 
 /**
@@ -221,6 +220,8 @@ export class Engine extends EventEmitter {
   private readonly active = new Map<string, ActiveRun>();
   private readonly interrupted = new Map<string, RunRecord[]>();
   readonly jobs = new Map<string, JobEntry>();
+  /** Next scheduled run per job node id, told by the schedule triggers wired to it. */
+  readonly nextRuns = new Map<string, number | null>();
   readonly ready: Promise<void>;
 
   static get(home: string, options: EngineOptions = {}): Engine {

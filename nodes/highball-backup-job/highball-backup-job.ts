@@ -55,7 +55,7 @@ export = function (RED: NodeAPI) {
         return;
       }
       m.job = structuredClone(job);
-      if (m.topic === undefined || m.topic === "") m.topic = job.name;
+      m.topic = job.name;
       send(m);
       done();
     });

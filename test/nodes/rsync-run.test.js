@@ -402,6 +402,29 @@ describe(`rsync jobs (Node-RED ${helper.major})`, function () {
     assert.equal(jobs.body.find((j) => j.id === "j1").last.runId, msg.payload.runId);
   });
 
+  it("GET highball/jobs lists each job with its last result and the next run of the schedule wired to it", async function () {
+    const schedule = require("../../dist/nodes/highball-schedule-trigger/highball-schedule-trigger.js");
+    const src = tmpDir("src"), dst = tmpDir("dst");
+    makeTree(src, { files: 2 });
+    const { flow } = rsyncFlow({ name: "nightly", engine: "rsync", source: { type: "local", paths: [{ path: src }] }, destination: { type: "local", path: dst } });
+    flow.push({ id: "sched", z: "tab", type: "highball-schedule-trigger", name: "at two", schedule: "daily at 02:00", timezone: "UTC", missed: "skip", wires: [["j1"]] });
+    await helper.load([...nodes, schedule], flow);
+    const result = next(helper, "result");
+    helper.getNode("j1").receive({});
+    const msg = await result;
+    const jobs = (await helper.request().get("/highball/jobs").expect(200)).body;
+    const j = jobs.find((x) => x.id === "j1");
+    assert.equal(j.name, "nightly");
+    assert.equal(j.engine, "rsync");
+    assert.equal(j.enabled, true);
+    assert.equal(j.running, null);
+    assert.equal(j.last.runId, msg.payload.runId);
+    assert.equal(typeof j.nextRun, "number");
+    const d = new Date(j.nextRun);
+    assert.equal(`${d.getUTCHours()}:${d.getUTCMinutes()}`, "2:0");
+    assert.ok(j.nextRun > Date.now());
+  });
+
   it("a deleted job's last config is kept with its history", async function () {
     const src = tmpDir("src"), dst = tmpDir("dst");
     makeTree(src, { files: 2 });

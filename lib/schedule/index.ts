@@ -1,0 +1,10 @@
+export { parseSchedule, nextRuns, nextAfter, latestAtOrBefore, resolvePresets, DEFAULT_PRESETS } from "./parse";
+export type { Schedule, ScheduleKind, PresetTimes, PresetInput, ParseOptions } from "./parse";
+export { resolveTimezone, defaultTimezone, shortWhen, longWhen } from "./timezone";
+export { parseMissedPolicy, formatMissedPolicy } from "./missed";
+export type { MissedPolicy } from "./missed";
+export { Scheduler } from "./scheduler";
+export type { FireEvent, FireReason, TriggerInfo, TriggerSpec, SchedulerOptions } from "./scheduler";
+export { realClock, ManualClock } from "./clock";
+export type { Clock } from "./clock";
+export { sharedScheduler, scheduleStateFile, closeSharedSchedulers } from "./shared";
