@@ -8,7 +8,8 @@ const os = require("node:os");
 const path = require("node:path");
 const { spawnSync } = require("node:child_process");
 
-const root = path.resolve(__dirname, "..");
+const { prepare, root } = require("./lib/prepare");
+prepare();
 const mocha = require.resolve("mocha/bin/mocha.js");
 const args = process.argv.slice(2);
 const only = args.filter((a) => !a.startsWith("-"));

@@ -1,3 +1,4 @@
+import { execa } from "execa";
 import type { Job, JobDestination } from "../job/schema";
 import { type OutputParser, type Outcome, type Progress, type ProcessPlan, type RunStats, emptyStats } from "./types";
 import { sshOptions, sshLogin, rsyncRsh, remoteCommand, shellQuote, sshFailure, type SshTarget } from "../remote/ssh";
@@ -11,6 +12,29 @@ export interface RsyncContext {
   executable?: string;
   extraArgs?: string[];
   bwlimit?: string;
+  /** The local rsync's version ([major, minor, patch]); features are gated on it. */
+  version?: number[];
+}
+
+const versions = new Map<string, Promise<number[]>>();
+
+/** The local rsync's version, asked once per executable. */
+export function rsyncVersion(executable = "rsync"): Promise<number[]> {
+  let v = versions.get(executable);
+  if (!v) {
+    v = execa(executable, ["--version"], { reject: false }).then((r) => {
+      const m = /version\s+(\d+)\.(\d+)\.(\d+)/.exec(String(r.stdout));
+      return m ? [Number(m[1]), Number(m[2]), Number(m[3])] : [0, 0, 0];
+    });
+    versions.set(executable, v);
+  }
+  return v;
+}
+
+function atLeast(v: number[] | undefined, want: number[]): boolean {
+  if (!v) return false;
+  for (let i = 0; i < want.length; i++) if ((v[i] ?? 0) !== want[i]) return (v[i] ?? 0) > want[i]!;
+  return true;
 }
 
 /** One rsync process per source path, so each path keeps its own include/exclude rules. */
@@ -83,6 +107,8 @@ export function rsyncSteps(job: Job, ctx: RsyncContext): RsyncStep[] {
 
     if (!srcRemote) {
       const args = [...opts];
+      // The local rsync receives: let it create the destination's missing parents (3.2.3+).
+      if (dstType === "local" && atLeast(ctx.version, [3, 2, 3])) args.push("--mkpath");
       if (dstType === "ssh") args.push("-e", rsyncRsh(["ssh", ...sshOptions(target(dst), ctx.knownHostsFile)]));
       args.push("--", from, to);
       return { plan: { command: rsync, args, env, secrets }, parser: new RsyncParser([entry.path]), source: entry.path };
@@ -93,7 +119,7 @@ export function rsyncSteps(job: Job, ctx: RsyncContext): RsyncStep[] {
     if (dstType !== "ssh") {
       // Pull to here, or (daemon destination) run rsync on the source host so data goes host to host.
       if (dstType === "local") {
-        const args = [...opts, "-e", rsyncRsh(["ssh", ...sshArgs]), "--", `${sshLogin(srcTarget)}:${from}`, to];
+        const args = [...opts, ...(atLeast(ctx.version, [3, 2, 3]) ? ["--mkpath"] : []), "-e", rsyncRsh(["ssh", ...sshArgs]), "--", `${sshLogin(srcTarget)}:${from}`, to];
         return { plan: { command: rsync, args, env, secrets }, parser: new RsyncParser([entry.path]), source: entry.path };
       }
       const remote = remoteCommand(["rsync", ...opts, "--", from, to]);

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { validateJob, jobKey } from "../../lib/job/validate";
 import type { Job } from "../../lib/job/schema";
-import { rsyncSteps } from "../../lib/engines/rsync";
+import { rsyncSteps, rsyncVersion } from "../../lib/engines/rsync";
 import { checkRsyncArg } from "../../lib/engines/rsync-options";
 import type { ActiveRun } from "../../lib/runs/engine";
 import type { RunRecord } from "../../lib/runs/types";
@@ -80,6 +80,7 @@ export = function (RED: NodeAPI) {
           rsyncdPassword: engine.secretsFor(key).rsyncdPassword ?? node.credentials?.rsyncdPassword ?? undefined,
           extraArgs,
           bwlimit: def.bwlimit || undefined,
+          version: await rsyncVersion(),
         });
         const run = engine.start({ job, key, command: "sync", steps, nodeId: node.id, resources: job.resources });
         mine.set(run.runId, run);

@@ -1,0 +1,28 @@
+"use strict";
+// The demo's flows, with paths inside the checkout's .demo/ folder. The same shape as
+// examples/rsync-local.json, so what a user sees first is what they would import.
+
+function demoFlows(data) {
+  const tab = "hb-demo";
+  return [
+    { id: tab, type: "tab", label: "Highball demo", info: "Backs up .demo/data/photos with rsync. Press the inject button, or wait for the schedule.\nOpen a node's help (book icon) to see what it does." },
+    { id: "hb-demo-note", type: "comment", z: tab, name: "rsync: local → local, every hour and on demand", info: "", x: 230, y: 40, wires: [] },
+    { id: "hb-demo-inject", type: "inject", z: tab, name: "run now", props: [{ p: "payload" }], repeat: "", crontab: "", once: false, topic: "", payload: "", payloadType: "date", x: 130, y: 100, wires: [["hb-demo-job"]] },
+    { id: "hb-demo-schedule", type: "highball-schedule-trigger", z: tab, name: "hourly", schedule: "hourly", timezone: "", missed: "startup", missedHours: 6, passthrough: false, x: 130, y: 160, wires: [["hb-demo-job"], []] },
+    {
+      id: "hb-demo-job", type: "highball-backup-job", z: tab, name: "demo photos", engine: "rsync", enabled: true,
+      source: { type: "local", paths: [{ path: `${data}/photos`, include: [], exclude: ["cache/"] }] },
+      destination: { type: "local", path: `${data}/backups/photos` },
+      profile: "", rsync: { delete: true, checksum: false, compress: false, bwlimit: "", exclude: [], args: [] },
+      restic: { command: "backup", args: [], tags: [] }, resources: [], timeoutSeconds: 3600,
+      x: 340, y: 130, wires: [["hb-demo-rsync"]],
+    },
+    { id: "hb-demo-rsync", type: "highball-rsync-run", z: tab, name: "rsync", job: "", args: "", bwlimit: "", logTail: 20, x: 530, y: 130, wires: [["hb-demo-notify", "hb-demo-result"], ["hb-demo-progress"]] },
+    { id: "hb-demo-notify", type: "highball-notify", z: tab, name: "notify (output only)", onFailure: true, onWarning: true, onDelay: true, onInterrupted: true, onSuccess: true, onCancelled: false, windowSeconds: 60, burst: 3, staleHours: 0, logLines: 20, chatId: "", parseMode: "HTML", apiRoot: "", smtpHost: "", smtpPort: "", smtpSecurity: "starttls", smtpFrom: "", smtpTo: "", allowSelfSigned: false, subjectTemplate: "", bodyTemplate: "", telegramTemplate: "", logLink: "", x: 730, y: 100, wires: [["hb-demo-alert"]] },
+    { id: "hb-demo-alert", type: "debug", z: tab, name: "alert text", active: true, tosidebar: true, console: false, complete: "payload", targetType: "msg", x: 920, y: 100, wires: [] },
+    { id: "hb-demo-result", type: "debug", z: tab, name: "result", active: true, tosidebar: true, console: false, complete: "payload", targetType: "msg", x: 720, y: 160, wires: [] },
+    { id: "hb-demo-progress", type: "debug", z: tab, name: "progress", active: false, tosidebar: true, console: false, complete: "payload", targetType: "msg", x: 720, y: 200, wires: [] },
+  ];
+}
+
+module.exports = { demoFlows };

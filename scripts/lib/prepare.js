@@ -1,0 +1,26 @@
+"use strict";
+// Shared by `npm start` and `npm test`: a fresh clone installs its npm packages and builds
+// before anything runs, so each README command works on its own.
+const fs = require("node:fs");
+const path = require("node:path");
+const { spawnSync } = require("node:child_process");
+
+const root = path.resolve(__dirname, "../..");
+
+function run(cmd, args, what) {
+  const r = spawnSync(cmd, args, { cwd: root, stdio: "inherit" });
+  if (r.status !== 0) {
+    console.error(`${what} failed (exit ${r.status ?? r.signal}).`);
+    process.exit(r.status || 1);
+  }
+}
+
+function prepare() {
+  if (!fs.existsSync(path.join(root, "node_modules", "node-red", "package.json"))) {
+    console.log("Installing npm packages (npm ci) ...");
+    run("npm", ["ci", "--no-audit", "--no-fund"], "npm ci");
+  }
+  run(process.execPath, [path.join(root, "scripts", "build.js")], "The build");
+}
+
+module.exports = { prepare, root, run };
