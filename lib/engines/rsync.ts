@@ -237,7 +237,7 @@ export class RsyncParser implements OutputParser {
       return `the rsync daemon refused the session${daemon ? `: ${daemon[1]}` : ""}`;
     }
     if (code === 10) {
-      const why = /failed to connect to ([^:]+).*?:\s*(.*)$/m.exec(text);
+      const why = /failed to connect to (\S+)[^:]*:\s*(.*)$/m.exec(text);
       return `could not connect to the rsync daemon${why ? ` at ${why[1]}: ${why[2]}` : ""}`;
     }
     if (code === 255) {

@@ -297,6 +297,21 @@ describe(`rsync jobs (Node-RED ${helper.major})`, function () {
     assert.match(runs.body[0].error, /removed by a deploy/);
   });
 
+  it("stopping Node-RED cancels the run's whole process tree and records it cancelled", async function () {
+    const src = tmpDir("src"), dst = tmpDir("dst");
+    for (let i = 0; i < 6; i++) fs.writeFileSync(path.join(src, `f${i}.bin`), Buffer.alloc(512 * 1024, i));
+    const { flow } = rsyncFlow({ name: "job", engine: "rsync", source: { type: "local", paths: [{ path: src }] }, destination: { type: "ssh", ...ssh(), path: dst }, rsync: { bwlimit: "300K" } });
+    await helper.load(nodes, flow);
+    helper.getNode("j1").receive({});
+    await next(helper, "progress");
+    await helper.unload();
+    assert.equal(processesMatching((p) => p.cmdline.join(" ").includes(dst)).length, 0, "close waited until rsync and ssh were gone");
+    const { Engine } = require("../../dist/lib/runs/engine");
+    const [last] = await Engine.get(home).history.list("j1");
+    assert.equal(last.status, "cancelled");
+    assert.match(last.error, /Node-RED stopped/);
+  });
+
   it("a job triggered while it runs is not started twice, and the second trigger is reported", async function () {
     const src = tmpDir("src"), dst = tmpDir("dst");
     for (let i = 0; i < 4; i++) fs.writeFileSync(path.join(src, `f${i}.bin`), Buffer.alloc(256 * 1024, i));
