@@ -240,8 +240,10 @@ export class RsyncParser implements OutputParser {
       const why = /failed to connect to (\S+)[^:]*:\s*(.*)$/m.exec(text);
       return `could not connect to the rsync daemon${why ? ` at ${why[1]}: ${why[2]}` : ""}`;
     }
-    if (code === 255) {
-      const said = sshFailure(this.errors);
+    // rsync exits 255 when ssh failed, but 12 when it noticed the closed pipe before ssh's
+    // exit status: ssh's own words decide, not the race.
+    const said = sshFailure(this.errors);
+    if (code === 255 || (code === 12 && said)) {
       const own = this.errors.filter((l) => !/^rsync: |^rsync error:/.test(l)).slice(-2).join(" ");
       return `ssh failed: ${said ?? "the connection broke"}${own ? ` (ssh said: ${own.trim()})` : ""}`;
     }

@@ -214,7 +214,8 @@ describe(`rsync jobs (Node-RED ${helper.major})`, function () {
       if (j.unknownHost) { knownHosts(home, ""); delete j.unknownHost; }
       const msg = await runJob({ source: { type: "local", paths: [{ path: src }] }, destination: { type: "ssh", ...ssh(), ...j, path: tmpDir("dst") } });
       assert.equal(msg.payload.status, "failed");
-      assert.equal(msg.payload.exitCode, 255);
+      // 255, or 12 when rsync saw the pipe close before ssh's exit status (a race rsync has).
+      assert.ok([255, 12].includes(msg.payload.exitCode), `exit ${msg.payload.exitCode}`);
       assert.match(msg.payload.error, /^ssh failed: /);
       assert.match(msg.payload.error, expect);
     });

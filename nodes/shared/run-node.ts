@@ -1,0 +1,95 @@
+import type { NodeAPI, Node, NodeMessageInFlow } from "node-red";
+import { join } from "node:path";
+import { jobKey } from "../../lib/job/validate";
+import type { Job } from "../../lib/job/schema";
+import type { ActiveRun, StartRequest } from "../../lib/runs/engine";
+import type { RunRecord } from "../../lib/runs/types";
+import { tailLines } from "../../lib/runs/logread";
+import { engineOf, payloadOf, progressStatus, resultStatus, afterStart, message } from "./runtime";
+import { mountAdminRoutes } from "../../lib/http/routes";
+
+export type RunMsg = NodeMessageInFlow & { job?: Job; action?: string; run?: unknown };
+
+/** What an engine's node adds to the common run-node behaviour: turning a message into a run. */
+export interface RunNodeSpec {
+  /** Lines of the log's end to put in msg.run.logTail. */
+  logTail: number;
+  /** A problem with the node's own settings, found at deploy: every input then fails with it. */
+  configError: string | null;
+  /** The run to start for this message (throws a plain-sentence Error when it cannot). Null: nothing to run. */
+  prepare(msg: RunMsg): Promise<Omit<StartRequest, "nodeId"> | null>;
+}
+
+/**
+ * The behaviour every run node shares: cancel by message, one run per job, progress on the
+ * second output, the result on the first (and done(err) when it failed), interrupted runs
+ * sent after a crash, and every run stopped when the node closes.
+ */
+export function runNode(RED: NodeAPI, node: Node, spec: RunNodeSpec): void {
+  mountAdminRoutes(RED);
+  const engine = engineOf(RED);
+  const mine = new Map<string, ActiveRun>();
+  if (spec.configError) {
+    node.status({ fill: "red", shape: "ring", text: "invalid settings" });
+    node.error(spec.configError);
+  }
+
+  afterStart(RED, node, () => {
+    void engine.takeInterrupted(node.id).then((records) => {
+      for (const r of records) {
+        node.status(resultStatus(r));
+        node.send([{ topic: r.job, payload: payloadOf(r), run: { runId: r.runId, logFile: r.logFile, log: `highball/runs/${r.runId}/log` } } as never, null]);
+      }
+    });
+  });
+
+  node.on("input", (msg, send, done) => {
+    const m = msg as RunMsg;
+    if (m.action === "cancel") {
+      const key = m.job ? jobKey(m.job) : null;
+      let n = 0;
+      for (const run of mine.values()) if (!key || run.key === key) { run.cancel("the run was cancelled by a message"); n++; }
+      if (!n && key) { const r = engine.runningFor(key); if (r) { r.cancel("the run was cancelled by a message"); n++; } }
+      if (!n) node.warn(key ? `nothing to cancel: job "${m.job?.name ?? key}" is not running` : "nothing to cancel: no run of this node is running");
+      done();
+      return;
+    }
+    void (async () => {
+      if (spec.configError) throw new Error(spec.configError);
+      await engine.ready;
+      const req = await spec.prepare(m);
+      if (!req) return;
+      const run = engine.start({ ...req, nodeId: node.id });
+      const job = req.job;
+      mine.set(run.runId, run);
+      node.status(progressStatus(null));
+      run.on("progress", (p) => {
+        node.status(progressStatus(p));
+        send([null, { topic: job.name, payload: p, runId: run.runId, job: { id: req.key, name: job.name } } as never]);
+      });
+      const record: RunRecord = await run.result.finally(() => mine.delete(run.runId));
+      m.topic = job.name;
+      m.payload = payloadOf(record);
+      m.run = {
+        runId: record.runId,
+        logFile: record.logFile,
+        log: `highball/runs/${record.runId}/log`,
+        logTail: spec.logTail && record.logFile ? await tailLines(join(engine.history.logsDir, record.logFile), spec.logTail).catch(() => []) : [],
+        details: record.details,
+      };
+      node.status(resultStatus(record));
+      send([m, null]);
+      if (record.status === "failed") throw new Error(`job "${job.name}" failed: ${record.error}`);
+    })().then(() => done(), (err: unknown) => {
+      node.status({ fill: "red", shape: "dot", text: "failed" });
+      done(err instanceof Error ? err : new Error(message(err)));
+    });
+  });
+
+  node.on("close", (removed: boolean, done: () => void) => {
+    const runs = [...mine.values()];
+    const reason = removed ? "the node was removed by a deploy while the run was running" : "the node was redeployed or Node-RED stopped while the run was running";
+    for (const r of runs) r.cancel(reason);
+    void Promise.all(runs.map((r) => r.result.catch(() => undefined))).then(() => done());
+  });
+}
