@@ -1,0 +1,11 @@
+export {
+  OPTIONS, ALIASES, PASSWORD_KEYS, ProfileError, canonicalKey, parseOption, parseSizeKiB, parseDurationMs, goDuration,
+  type OptionKind, type OptionSpec, type OptionValue, type FlagValue,
+} from "./options";
+export { splitWords, joinForRestic, WordsError, type SplitOptions } from "./words";
+export { parseIni, type IniSection } from "./ini";
+export {
+  resolveProfile, describeProfile, parseProfileOptions, profilesFromIni, isSecretEnvName, repositoryUrlPassword, MASK,
+  type ProfileDef, type ProfileSet, type ProfileOptions, type EffectiveProfile, type ProfileDescription,
+} from "./resolve";
+export { profileToRestic, profileArgs, profileEnv, repositoryEnv, resolvePassword, type ResticEnv } from "./restic";

@@ -1,0 +1,152 @@
+/**
+ * A resolved profile as one restic process: flags and extended options as arguments, the
+ * repository and the password as environment (never on the command line), priorities for
+ * the runner.
+ */
+import { readFile } from "node:fs/promises";
+import { execa } from "execa";
+import type { ProcessPlan } from "../engines/types";
+import { ProfileError } from "./options";
+import { joinForRestic, WordsError } from "./words";
+import { isSecretEnvName, repositoryUrlPassword, type EffectiveProfile } from "./resolve";
+
+/** restic variables the plan always decides, so none leaks in from Node-RED's own environment. */
+const PASSWORD_VARS = ["RESTIC_PASSWORD", "RESTIC_PASSWORD_FILE", "RESTIC_PASSWORD_COMMAND"] as const;
+const REPOSITORY_VARS = ["RESTIC_REPOSITORY", "RESTIC_REPOSITORY_FILE"] as const;
+
+const COMMAND = /^[a-z][a-z0-9-]*$/;
+
+export interface ResticEnv {
+  env: Record<string, string>;
+  secrets: string[];
+}
+
+/**
+ * The repository and password of a profile as restic's variables, with names for a second
+ * repository: `prefix` "RESTIC_" (the main one), "RESTIC_FROM_" (copy's source, restic >= 0.14)
+ * or `suffix` "2" (copy's destination before 0.14: RESTIC_REPOSITORY2, RESTIC_PASSWORD2 ...).
+ */
+export function repositoryEnv(p: EffectiveProfile, names: { prefix?: string; suffix?: string } = {}): ResticEnv {
+  const pre = names.prefix ?? "RESTIC_";
+  const suf = names.suffix ?? "";
+  const o = p.options;
+  const env: Record<string, string> = {};
+  const secrets: string[] = [];
+  const v = (name: string) => `${pre}${name}${suf}`;
+  for (const n of [...REPOSITORY_VARS, ...PASSWORD_VARS]) env[v(n.slice("RESTIC_".length))] = "";
+  if (o.repository) env[v("REPOSITORY")] = o.repository;
+  else if (o["repository-file"]) env[v("REPOSITORY_FILE")] = o["repository-file"];
+  else throw new ProfileError(`profile "${p.name}" has no repository`);
+  const urlPassword = repositoryUrlPassword(o.repository);
+  if (urlPassword) secrets.push(urlPassword, decodeURIComponentSafe(urlPassword));
+  if (o.password !== undefined) {
+    env[v("PASSWORD")] = o.password;
+    secrets.push(o.password);
+  } else if (o["password-command"]) {
+    try {
+      env[v("PASSWORD_COMMAND")] = joinForRestic(o["password-command"], `profile "${p.name}": password-command`);
+    } catch (err) {
+      if (err instanceof WordsError) throw new ProfileError(err.message);
+      throw err;
+    }
+  } else if (o["password-file"]) {
+    env[v("PASSWORD_FILE")] = o["password-file"];
+  } else if (o["password-keyring"]) {
+    throw new ProfileError(`profile "${p.name}" takes its password from PRestic's OS keyring ("${o["password-keyring"]}"), which Node-RED cannot read: enter the password in the profile instead`);
+  } else {
+    throw new ProfileError(`profile "${p.name}" has no password (set a password, a password file or a password command)`);
+  }
+  if (o["key-hint"]) env[v("KEY_HINT")] = o["key-hint"];
+  return { env, secrets: [...new Set(secrets.filter((s) => s !== ""))] };
+}
+
+function decodeURIComponentSafe(s: string): string {
+  try { return decodeURIComponent(s); } catch { return s; }
+}
+
+/** The global arguments a profile adds to every restic command: flag.*, -o, cache, limits, verbosity. */
+export function profileArgs(p: EffectiveProfile): string[] {
+  const o = p.options;
+  const args: string[] = [];
+  for (const [name, value] of Object.entries(p.flags)) {
+    // A password belongs in the password options, where it stays off the command line.
+    if (/password/i.test(name)) throw new ProfileError(`profile "${p.name}": flag.${name} is not allowed; use the password, password-file or password-command options`);
+    for (const v of Array.isArray(value) ? value : [value]) {
+      if (v === true) args.push(`--${name}`);
+      else if (typeof v === "string") args.push(`--${name}=${v}`);
+    }
+  }
+  for (const kv of o.option ?? []) {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*=/.test(kv)) throw new ProfileError(`profile "${p.name}": option "${kv}" must look like key=value`);
+    args.push("-o", kv);
+  }
+  if (o["cache-dir"]) args.push(`--cache-dir=${o["cache-dir"]}`);
+  if (o["limit-upload"]) args.push(`--limit-upload=${o["limit-upload"]}`);
+  if (o["limit-download"]) args.push(`--limit-download=${o["limit-download"]}`);
+  if (o.verbose) args.push(`--verbose=${o.verbose}`);
+  return args;
+}
+
+/** Variables from env.*; names that look secret also become words the runner masks. */
+export function profileEnv(p: EffectiveProfile): ResticEnv {
+  const env: Record<string, string> = {};
+  const secrets: string[] = [];
+  for (const [k, v] of Object.entries(p.env)) {
+    env[k] = v;
+    if (isSecretEnvName(k) && v.length >= 4) secrets.push(v);
+  }
+  return { env, secrets };
+}
+
+/**
+ * One restic process for `command` with `args`, configured by the profile. The profile's
+ * flags come right after the command word, where restic accepts both its global flags and
+ * the command's own.
+ */
+export function profileToRestic(p: EffectiveProfile, command: string, args: string[] = []): ProcessPlan {
+  if (!COMMAND.test(command)) throw new ProfileError(`"${command}" is not a restic command`);
+  const exe = p.options.executable ?? ["restic"];
+  if (exe.length === 0 || !exe[0]) throw new ProfileError(`profile "${p.name}": executable is empty`);
+  const user = profileEnv(p);
+  const repo = repositoryEnv(p);
+  const plan: ProcessPlan = {
+    command: exe[0],
+    args: [...exe.slice(1), command, ...profileArgs(p), ...args],
+    env: { ...user.env, ...repo.env },
+    secrets: [...new Set([...repo.secrets, ...user.secrets])],
+  };
+  if (p.options["cpu-priority"]) plan.cpuPriority = p.options["cpu-priority"];
+  if (p.options["io-priority"]) plan.ioPriority = p.options["io-priority"];
+  return plan;
+}
+
+/**
+ * The password itself, read here: from the credential, the file, or by running the command
+ * (an argument array, no shell). Needed when restic runs on another host and gets the
+ * password on its standard input.
+ */
+export async function resolvePassword(p: EffectiveProfile, opts: { timeoutMs?: number } = {}): Promise<string> {
+  const o = p.options;
+  if (o.password !== undefined) return o.password;
+  if (o["password-command"]) {
+    const [cmd, ...args] = o["password-command"];
+    const r = await execa(cmd!, args, { reject: false, timeout: opts.timeoutMs ?? 30_000, stdin: "ignore", env: p.env, extendEnv: true });
+    if (r.exitCode !== 0) throw new ProfileError(`profile "${p.name}": the password command failed (${r.exitCode === undefined ? r.shortMessage : `exit code ${r.exitCode}`})`);
+    const pw = String(r.stdout).trim(); // restic trims the command's output the same way
+    if (!pw) throw new ProfileError(`profile "${p.name}": the password command printed nothing`);
+    return pw;
+  }
+  if (o["password-file"]) {
+    let text: string;
+    try {
+      text = await readFile(o["password-file"], "utf8");
+    } catch (err) {
+      throw new ProfileError(`profile "${p.name}": the password file ${o["password-file"]} cannot be read (${(err as NodeJS.ErrnoException).code ?? "error"})`);
+    }
+    const pw = text.trim(); // restic's rule: the whole file, surrounding white space removed
+    if (!pw) throw new ProfileError(`profile "${p.name}": the password file ${o["password-file"]} is empty`);
+    return pw;
+  }
+  repositoryEnv(p); // throws the sentence for a keyring or a missing password
+  throw new ProfileError(`profile "${p.name}" has no password`);
+}
