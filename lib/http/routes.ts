@@ -5,6 +5,8 @@ import { readRange, tailLines, searchLines } from "../runs/logread";
 import { highballHome, type HighballSettings } from "../home";
 import type { RunRecord } from "../runs/types";
 import { jobProblems } from "../job/validate";
+import { mountRemoteRoutes } from "./remote-routes";
+import { resolveProfile, describeProfile, type ProfileDef } from "../profile";
 
 import type { Express, Request, Response, RequestHandler } from "express";
 
@@ -74,6 +76,33 @@ export function mountAdminRoutes(RED: AdminRED): void {
     res.json({ problems: jobProblems(req.body) });
   }));
 
+  app.get("/highball/profiles", read, wrap(async (_req, res) => {
+    const e = engine();
+    const list = [...e.profiles.entries()].map(([id, p]) => {
+      try {
+        return { id, name: p.name, effective: describeProfile(resolveProfile(p.name, e.profileSet())), error: null };
+      } catch (err) {
+        return { id, name: p.name, effective: null, error: (err as Error).message };
+      }
+    });
+    res.json(list);
+  }));
+
+  // The editor shows the effective profile of what is being edited, parents taken from the
+  // deployed profiles, secrets masked.
+  app.post("/highball/profiles/preview", read, wrap(async (req, res) => {
+    const body = (req.body ?? {}) as { name?: unknown; options?: unknown };
+    const name = typeof body.name === "string" && body.name.trim() ? body.name.trim() : "(this profile)";
+    if (body.options !== undefined && (typeof body.options !== "object" || body.options === null || Array.isArray(body.options))) return fail(res, 400, "options must be an object of PRestic keys");
+    try {
+      const set = engine().profileSet();
+      set.set(name, { options: (body.options ?? {}) as ProfileDef["options"] });
+      res.json(describeProfile(resolveProfile(name, set)));
+    } catch (err) {
+      res.json({ error: (err as Error).message });
+    }
+  }));
+
   app.get("/highball/jobs/:id/runs", read, wrap(async (req, res) => {
     const e = engine();
     const before = typeof req.query.before === "string" && /^\d+$/.test(req.query.before) ? Number(req.query.before) : undefined;
@@ -123,6 +152,8 @@ export function mountAdminRoutes(RED: AdminRED): void {
       throw err;
     }
   }));
+
+  mountRemoteRoutes(RED);
 }
 
 function strip(r: RunRecord): Omit<RunRecord, "details"> {
