@@ -110,8 +110,10 @@ export function rsyncSteps(job: Job, ctx: RsyncContext): RsyncStep[] {
       // The local rsync receives: let it create the destination's missing parents (3.2.3+).
       if (dstType === "local" && atLeast(ctx.version, [3, 2, 3])) args.push("--mkpath");
       if (dstType === "ssh") args.push("-e", rsyncRsh(["ssh", ...sshOptions(target(dst), ctx.knownHostsFile)]));
+      const direct = secrets.length === 0;
+      if (direct) args.unshift("--outbuf=L"); // whole lines, so the log's other writer never splits one
       args.push("--", from, to);
-      return { plan: { command: rsync, args, env, secrets }, parser: new RsyncParser([entry.path]), source: entry.path };
+      return { plan: { command: rsync, args, env, secrets, directOutput: direct }, parser: new RsyncParser([entry.path]), source: entry.path };
     }
 
     const srcTarget = target(src);
@@ -119,8 +121,8 @@ export function rsyncSteps(job: Job, ctx: RsyncContext): RsyncStep[] {
     if (dstType !== "ssh") {
       // Pull to here, or (daemon destination) run rsync on the source host so data goes host to host.
       if (dstType === "local") {
-        const args = [...opts, ...(atLeast(ctx.version, [3, 2, 3]) ? ["--mkpath"] : []), "-e", rsyncRsh(["ssh", ...sshArgs]), "--", `${sshLogin(srcTarget)}:${from}`, to];
-        return { plan: { command: rsync, args, env, secrets }, parser: new RsyncParser([entry.path]), source: entry.path };
+        const args = ["--outbuf=L", ...opts, ...(atLeast(ctx.version, [3, 2, 3]) ? ["--mkpath"] : []), "-e", rsyncRsh(["ssh", ...sshArgs]), "--", `${sshLogin(srcTarget)}:${from}`, to];
+        return { plan: { command: rsync, args, env, secrets, directOutput: secrets.length === 0 }, parser: new RsyncParser([entry.path]), source: entry.path };
       }
       const remote = remoteCommand(["rsync", ...opts, "--", from, to]);
       return { plan: { command: "ssh", args: [...sshArgs, "--", sshLogin(srcTarget), remote], env, stdin, secrets }, parser: new RsyncParser([entry.path]), source: entry.path };

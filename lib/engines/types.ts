@@ -21,6 +21,11 @@ export interface ProcessPlan {
   ioPriority?: Priority;
   /** Words that must never reach a log line or an error (secrets); the runner masks them. */
   secrets?: string[];
+  /**
+   * The tool's stdout may go straight into the log file (it carries no secret to mask and the
+   * tool writes whole lines): far cheaper than piping a large listing through Node-RED.
+   */
+  directOutput?: boolean;
 }
 
 export type Priority = "idle" | "low" | "normal" | "high";

@@ -1,7 +1,8 @@
 import { EventEmitter } from "node:events";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
-import { appendFileSync } from "node:fs";
+import { appendFileSync, openSync, closeSync, fstatSync } from "node:fs";
+import { LogFollower } from "./follow";
 import { ensureDir } from "../util/fsx";
 import type { Job } from "../job/schema";
 import type { OutputParser, Outcome, ProcessPlan, Progress, RunStats } from "../engines/types";
@@ -11,6 +12,7 @@ import { Registry, alive, commandLine } from "./registry";
 import { RunLog, logName } from "./log";
 import { spawnPlan, type Spawned } from "./process";
 import type { RunRecord, RunningEntry, Retention } from "./types";
+import type { ProfileDef } from "../profile/resolve";
 
 export interface Step { plan: ProcessPlan; parser: OutputParser }
 
@@ -83,10 +85,28 @@ export class ActiveRun extends EventEmitter {
   get key(): string { return this.req.key; }
   get pid(): number | null { return this.proc?.pid ?? null; }
 
+  private wake: (() => void) | null = null;
+
+  /** Waits between attempts (a lock held by someone else); false when the run was cancelled meanwhile. */
+  sleep(ms: number): Promise<boolean> {
+    if (this.stopReason) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const t = setTimeout(() => { this.wake = null; resolve(true); }, ms);
+      this.wake = () => { clearTimeout(t); this.wake = null; resolve(false); };
+    });
+  }
+
+  /** A line of the run machinery's own in the run's log (a lock removed, a retry). */
+  note(text: string): void {
+    this.log?.write(`# ${text}`);
+  }
+  private log: RunLog | null = null;
+
   /** Stops the whole process tree; the run ends `cancelled` with `reason` as its sentence. */
   cancel(reason = "the run was cancelled"): void {
     if (this.stopReason) return;
     this.stopReason = reason;
+    this.wake?.();
     this.kill();
   }
 
@@ -104,6 +124,7 @@ export class ActiveRun extends EventEmitter {
     await ensureDir(engine.history.logsDir);
     const secrets = req.steps.flatMap((s) => s.plan.secrets ?? []);
     const log = new RunLog(join(engine.history.logsDir, this.logFile), secrets);
+    this.log = log;
     log.write(`# run ${this.runId} of job "${req.job.name}" (${req.job.engine} ${req.command}) started ${new Date(this.startedAt).toISOString()}`);
     const timeoutMs = (req.job.timeoutSeconds ?? 0) * 1000;
     const timer = timeoutMs > 0 ? setTimeout(() => { this.timedOut = true; this.stopReason = `the run took longer than its limit of ${req.job.timeoutSeconds} s and was stopped`; this.kill(); }, timeoutMs) : null;
@@ -171,8 +192,7 @@ export class ActiveRun extends EventEmitter {
   private async runStep(step: Step, log: RunLog): Promise<Outcome> {
     const { plan, parser } = step;
     log.write(`# ${[plan.command, ...plan.args].map((a) => (/[\s'"$`\\;|&<>()]/.test(a) ? JSON.stringify(a) : a)).join(" ")}`);
-    const proc = spawnPlan(plan, (stream, line, transient) => {
-      if (!transient) log.write(stream === "stderr" ? `! ${line}` : line);
+    const onLine = (stream: "stdout" | "stderr", line: string, transient: boolean) => {
       if (stream === "stdout") parser.stdout(line); else parser.stderr(line);
       this.emit("line", stream, line, transient);
       const now = Date.now();
@@ -184,11 +204,27 @@ export class ActiveRun extends EventEmitter {
           this.emit("progress", p);
         }
       }
-    }, log);
+    };
+    // Direct output: the tool writes into the log file itself, a follower reads it back for
+    // the parser. Otherwise every line passes through here and is masked on its way to disk.
+    let follower: LogFollower | null = null;
+    let fd: number | undefined;
+    if (plan.directOutput) {
+      await log.flush();
+      fd = openSync(log.file, "a");
+      follower = new LogFollower(log.file, fstatSync(fd).size, (line, transient) => onLine("stdout", line, transient));
+    }
+    const proc = spawnPlan(plan, (stream, line, transient) => {
+      if (!transient) log.write(stream === "stderr" ? `! ${line}` : line);
+      onLine(stream, line, transient);
+    }, log, fd);
+    if (fd !== undefined) closeSync(fd);
+    follower?.start(PROGRESS_EVERY_MS / 2);
     this.proc = proc;
     this.engine.registry.update(this.runId, { pid: proc.pid ?? null });
     if (this.stopReason) this.kill();
     const end = await proc.done;
+    await follower?.stop();
     this.exitCode = end.code;
     if (end.spawnError) return { status: "failed", error: end.spawnError, stats: emptyStats() };
     return parser.finish(end.code, end.signal);
@@ -220,6 +256,8 @@ export class Engine extends EventEmitter {
   private readonly active = new Map<string, ActiveRun>();
   private readonly interrupted = new Map<string, RunRecord[]>();
   readonly jobs = new Map<string, JobEntry>();
+  /** Deployed restic profiles by config node id (secrets in memory only). */
+  readonly profiles = new Map<string, { name: string; def: ProfileDef }>();
   /** Next scheduled run per job node id, told by the schedule triggers wired to it. */
   readonly nextRuns = new Map<string, number | null>();
   readonly ready: Promise<void>;
@@ -271,7 +309,10 @@ export class Engine extends EventEmitter {
       this.interrupted.set(o.nodeId ?? "", pending);
       this.emit("interrupted", record);
     }
-    if (orphans.length) this.registry.clearOrphans();
+    if (orphans.length) {
+      this.registry.clearOrphans();
+      await this.registry.settled();
+    }
   }
 
   /** Interrupted runs a node started before the crash, handed over once so it can emit them. */
@@ -327,6 +368,24 @@ export class Engine extends EventEmitter {
     } finally {
       this.emit("end", record);
     }
+  }
+
+  /** Every deployed profile by name, for inheritance; two profiles of one name are an error. */
+  profileSet(): Map<string, ProfileDef> {
+    const set = new Map<string, ProfileDef>();
+    for (const p of this.profiles.values()) {
+      if (set.has(p.name)) throw new Error(`two profiles are named "${p.name}"; profile names must be unique`);
+      set.set(p.name, p.def);
+    }
+    return set;
+  }
+
+  /** A profile's name from its name or its config node's id. */
+  profileName(nameOrId: string): string | null {
+    const byId = this.profiles.get(nameOrId);
+    if (byId) return byId.name;
+    for (const p of this.profiles.values()) if (p.name === nameOrId) return p.name;
+    return null;
   }
 
   /** Secrets of the job with this key, if a deployed backup-job holds any. */

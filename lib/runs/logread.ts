@@ -37,7 +37,8 @@ export async function tailLines(file: string, n: number): Promise<string[]> {
     }
     const lines = Buffer.concat(chunks).toString("utf8").split("\n");
     if (lines[lines.length - 1] === "") lines.pop();
-    return lines.slice(-want);
+    // A progress line redrawn with carriage returns shows as its last state, as on a terminal.
+    return lines.slice(-want).map((l) => (l.includes("\r") ? l.split("\r").filter((x) => x.trim()).pop() ?? "" : l));
   } finally {
     await fh.close();
   }

@@ -35,7 +35,7 @@ export function withPriorities(plan: ProcessPlan): { command: string; args: stri
 const MAX_LINE = 64 * 1024;
 
 /** Splits a byte stream into lines on LF, CRLF or a bare CR, without holding more than one line. */
-class LineSplitter {
+export class LineSplitter {
   private rest = "";
   constructor(private readonly stream: Stream, private readonly sink: LineSink) {}
   push(chunk: string): void {
@@ -68,7 +68,7 @@ class LineSplitter {
  * Starts a plan's process in its own process group and streams its output line by line.
  * `write` returns false when the consumer (the log file) wants the producer to wait.
  */
-export function spawnPlan(plan: ProcessPlan, sink: LineSink, backpressure?: { wait(): Promise<void> | null }): Spawned {
+export function spawnPlan(plan: ProcessPlan, sink: LineSink, backpressure?: { wait(): Promise<void> | null }, stdoutFd?: number): Spawned {
   const { command, args } = withPriorities(plan);
   const child = execa(command, args, {
     env: plan.env ?? {},
@@ -79,7 +79,8 @@ export function spawnPlan(plan: ProcessPlan, sink: LineSink, backpressure?: { wa
     buffer: false,
     reject: false,
     stdin: plan.stdin === undefined ? "ignore" : "pipe",
-    stdout: "pipe",
+    // With a file descriptor the tool writes its output straight into the log file.
+    stdout: (stdoutFd ?? "pipe") as "pipe",
     stderr: "pipe",
     encoding: "utf8",
     stripFinalNewline: false,
@@ -88,7 +89,7 @@ export function spawnPlan(plan: ProcessPlan, sink: LineSink, backpressure?: { wa
     child.stdin.on("error", () => undefined); // the tool may exit before reading its password
     child.stdin.end(plan.stdin);
   }
-  for (const stream of ["stdout", "stderr"] as const) {
+  for (const stream of (stdoutFd === undefined ? ["stdout", "stderr"] : ["stderr"]) as ("stdout" | "stderr")[]) {
     const source = child[stream];
     if (!source) continue;
     source.setEncoding("utf8");

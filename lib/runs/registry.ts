@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { readFileSync } from "node:fs";
-import { readJsonSync, writeAtomicSync } from "../util/fsx";
+import { readJsonSync, writeAtomic } from "../util/fsx";
 import type { RunningEntry } from "./types";
 
 export function alive(pid: number | null | undefined): boolean {
@@ -22,16 +22,23 @@ export function commandLine(pid: number): string[] {
 }
 
 /**
- * The runs that are running now, persisted on every change (synchronously: it is small, and a
- * crash right after a start must still find the run). The single truth for "is X running"
- * that the run nodes, the conflict gate and the admin API all read.
+ * The runs that are running now, persisted on every change. The single truth for "is X
+ * running" that the run nodes, the conflict gate and the admin API all read. Writes are
+ * asynchronous and coalesced (a burst of changes is one write), off the event loop's path.
  */
 export class Registry {
   readonly file: string;
   private readonly runs = new Map<string, RunningEntry>();
 
+  private writing: Promise<void> | null = null;
+  private dirty = false;
+  /** Entries of other live processes sharing this folder, as found at start; kept as they are. */
+  private readonly others: RunningEntry[];
+
   constructor(home: string) {
     this.file = join(home, "running.json");
+    const saved = readJsonSync<{ runs: RunningEntry[] }>(this.file, { runs: [] });
+    this.others = saved.runs.filter((r) => r.ownerPid !== process.pid && alive(r.ownerPid));
   }
 
   /** Entries left by an earlier process of ours that is gone (a crash or kill -9). */
@@ -40,14 +47,25 @@ export class Registry {
     return saved.runs.filter((r) => r.ownerPid !== process.pid && !alive(r.ownerPid));
   }
 
-  /** Entries of other live processes sharing this folder are kept as they are. */
-  private foreign(): RunningEntry[] {
-    const saved = readJsonSync<{ runs: RunningEntry[] }>(this.file, { runs: [] });
-    return saved.runs.filter((r) => r.ownerPid !== process.pid && alive(r.ownerPid));
+  private save(): void {
+    this.dirty = true;
+    this.writing ??= (async () => {
+      try {
+        while (this.dirty) {
+          this.dirty = false;
+          await writeAtomic(this.file, JSON.stringify({ runs: [...this.others, ...this.runs.values()] }, null, 1));
+        }
+      } catch {
+        // A full disk must not stop runs; the next change tries again.
+      } finally {
+        this.writing = null;
+      }
+    })();
   }
 
-  private save(): void {
-    writeAtomicSync(this.file, JSON.stringify({ runs: [...this.foreign(), ...this.runs.values()] }, null, 1));
+  /** Resolves once what has changed so far is on disk. */
+  async settled(): Promise<void> {
+    while (this.writing) await this.writing;
   }
 
   add(entry: RunningEntry): void {
