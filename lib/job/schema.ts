@@ -77,6 +77,7 @@ export const jobSchema = {
         command: { type: "string", maxLength: 64 },
         args: { type: "array", items: { type: "string", maxLength: 4096 }, maxItems: 200 },
         tags: { type: "array", items: { type: "string", maxLength: 200 }, maxItems: 50 },
+        copyTo: { type: "string", maxLength: 200 },
       },
     },
     resources: { type: "array", items: { type: "string", maxLength: 200 }, maxItems: 50 },
@@ -120,7 +121,8 @@ export interface Job {
   destination?: JobDestination;
   profile?: string;
   rsync?: { delete?: boolean; checksum?: boolean; compress?: boolean; bwlimit?: string; exclude?: string[]; args?: string[] };
-  restic?: { command?: string; args?: string[]; tags?: string[] };
+  /** copyTo: the profile (name or id) whose repository receives `restic copy`'s snapshots. */
+  restic?: { command?: string; args?: string[]; tags?: string[]; copyTo?: string };
   resources?: string[];
   timeoutSeconds?: number;
 }

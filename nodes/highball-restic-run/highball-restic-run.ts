@@ -1,0 +1,116 @@
+import type { NodeAPI, Node, NodeDef } from "node-red";
+import { hostname } from "node:os";
+import { execa } from "execa";
+import { validateJob, jobKey } from "../../lib/job/validate";
+import type { Job } from "../../lib/job/schema";
+import { resolveProfile, splitWords, profileToRestic, resolvePassword, type EffectiveProfile } from "../../lib/profile";
+import {
+  resticStep, detectResticVersion, lockPolicy, isStale, nextLockDelay, type LockInfo, type ResticVersion, type ForgetPolicy,
+} from "../../lib/engines/restic";
+import type { Step } from "../../lib/runs/engine";
+import { engineOf, message } from "../shared/runtime";
+import { runNode, type RunMsg } from "../shared/run-node";
+
+interface ResticRunDef extends NodeDef {
+  profile?: string;
+  command?: string;
+  args?: string;
+  keepLast?: string; keepHourly?: string; keepDaily?: string; keepWeekly?: string; keepMonthly?: string; keepYearly?: string; keepWithin?: string;
+  readDataSubset?: string;
+  copyTo?: string;
+  logTail?: number | string;
+}
+
+type OneShot = RunMsg & { command?: unknown; args?: unknown };
+
+function keepPolicy(def: ResticRunDef): ForgetPolicy | undefined {
+  const k: ForgetPolicy = {};
+  for (const [field, key] of [["keepLast", "last"], ["keepHourly", "hourly"], ["keepDaily", "daily"], ["keepWeekly", "weekly"], ["keepMonthly", "monthly"], ["keepYearly", "yearly"]] as const) {
+    const v = String(def[field] ?? "").trim();
+    if (v === "") continue;
+    if (!/^\d+$/.test(v)) throw new Error(`keep ${key} must be a whole number, not ${JSON.stringify(v)}`);
+    k[key] = Number(v);
+  }
+  if (def.keepWithin && def.keepWithin.trim()) k.within = def.keepWithin.trim();
+  return Object.keys(k).length ? k : undefined;
+}
+
+export = function (RED: NodeAPI) {
+  function ResticRunNode(this: Node, def: ResticRunDef) {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const engine = engineOf(RED);
+    let configError: string | null = null;
+    let keep: ForgetPolicy | undefined;
+    let nodeArgs: string[] = [];
+    try {
+      keep = keepPolicy(def);
+      nodeArgs = def.args && def.args.trim() ? splitWords(def.args) : [];
+    } catch (err) {
+      configError = message(err);
+    }
+
+    /** A profile by config node id or name, resolved with its ancestors. */
+    const profile = (ref: string | undefined, what: string): EffectiveProfile => {
+      const name = ref ? engine.profileName(ref) : null;
+      if (!name) throw new Error(ref ? `${what} "${ref}" is not a deployed restic profile` : `no ${what}: set one in the job or in this node`);
+      return resolveProfile(name, engine.profileSet());
+    };
+
+    runNode(RED, node, {
+      logTail: Math.max(0, Math.min(Number(def.logTail ?? 20) || 0, 200)),
+      configError,
+      async prepare(msg) {
+        const m = msg as OneShot;
+        const own = def.profile ? engine.profileName(def.profile) : null;
+        const raw: Job = m.job ?? { name: def.name || own || "restic", engine: "restic", profile: def.profile || undefined };
+        const job = validateJob({ ...raw, profile: raw.profile || def.profile || undefined });
+        if (job.engine !== "restic") throw new Error(`job "${job.name}" uses the ${job.engine} engine; wire it to an rsync node`);
+        if (job.enabled === false) { node.status({ fill: "grey", shape: "ring", text: "disabled: skipped" }); return null; }
+        const eff = profile(job.profile, "profile");
+
+        // PRestic's one-shot mode: msg.command (and msg.args) replace the job's command.
+        let argv: string[] | undefined;
+        if (m.command !== undefined) {
+          if (typeof m.command !== "string" || !/^[a-z][a-z0-9-]*$/.test(m.command)) throw new Error("msg.command must be a restic command such as \"snapshots\"");
+          if (m.args !== undefined && !(Array.isArray(m.args) && m.args.every((a) => typeof a === "string"))) throw new Error("msg.args must be an array of strings");
+          argv = [m.command, ...((m.args as string[] | undefined) ?? [])];
+        } else if (def.command && def.command.trim()) {
+          argv = [def.command.trim(), ...nodeArgs];
+        }
+        const copyRef = job.restic?.copyTo || def.copyTo || undefined;
+        const copyTo = copyRef ? profile(copyRef, "copy destination profile") : undefined;
+        const version: ResticVersion = await detectResticVersion(eff.options.executable ?? "restic");
+        const password = job.source?.type === "ssh" ? await resolvePassword(eff) : undefined;
+        const opts = { argv, copyTo, keep, readDataSubset: def.readDataSubset?.trim() || undefined, knownHostsFile: engine.knownHostsFile, password };
+        const first = resticStep(job, eff, version, opts);
+        const lock = lockPolicy(eff, version);
+        const fresh = (): Step => { const s = resticStep(job, eff, version, opts); return { plan: s.plan, parser: s.parser }; };
+
+        return {
+          job, key: jobKey(job), command: first.command, steps: [{ plan: first.plan, parser: first.parser }],
+          resources: job.resources, logDays: eff.options["prune-logs-after"],
+          // Locks: a stale lock (old, on this host, its process gone) is removed with `restic
+          // unlock`; a live one is waited for with backoff, within the profile's wait-for-lock.
+          async retry(_step, outcome, attempt, run) {
+            const held = (outcome.details as { lock?: LockInfo } | undefined)?.lock;
+            if (outcome.status !== "failed" || !held) return null;
+            if (lock.staleAgeMs !== null && isStale(held, { maxAgeMs: lock.staleAgeMs, hostname: hostname() })) {
+              const unlock = profileToRestic(eff, "unlock", []);
+              const r = await execa(unlock.command, unlock.args, { env: unlock.env, extendEnv: true, reject: false, stdin: "ignore" });
+              run.note(`removed a stale lock of PID ${held.pid} on ${held.host} (restic unlock: exit ${r.exitCode})`);
+              if (r.exitCode === 0 && attempt <= 3) return fresh();
+            }
+            if (lock.byRestic) return null; // restic itself waited (--retry-lock) and gave up
+            const delay = nextLockDelay(attempt, Date.now() - run.startedAt, lock.waitMs);
+            if (delay === null) return null;
+            run.note(`the repository is locked by PID ${held.pid} on ${held.host}; trying again in ${Math.round(delay / 1000)} s`);
+            return (await run.sleep(delay)) ? fresh() : null;
+          },
+        };
+      },
+    });
+  }
+
+  RED.nodes.registerType("highball-restic-run", ResticRunNode);
+};

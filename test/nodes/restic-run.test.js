@@ -1,0 +1,359 @@
+"use strict";
+// profile-config + backup-job + restic-run with real restic repositories, local and over sftp.
+const assert = require("node:assert/strict");
+const fs = require("node:fs");
+const path = require("node:path");
+const { spawn, execFileSync } = require("node:child_process");
+const helper = require("../support/red");
+const { next, collect } = require("../support/flow");
+const { tmpDir, makeTree, stopAll, waitFor, processesMatching, track } = require("../fixtures/util");
+const { initResticRepo, restic } = require("../fixtures/restic");
+const { startSshd } = require("../fixtures/sshd");
+
+const nodes = [
+  require("../../dist/nodes/highball-profile-config/highball-profile-config.js"),
+  require("../../dist/nodes/highball-backup-job/highball-backup-job.js"),
+  require("../../dist/nodes/highball-restic-run/highball-restic-run.js"),
+];
+
+/** profiles: [{id, name, options, password?}]; job: backup-job props or null (the run node runs alone). */
+function flow({ profiles, job, run = {} }) {
+  const f = [{ id: "tab", type: "tab", label: "t" }];
+  const creds = {};
+  // Config node ids never equal a property value elsewhere (Node-RED would take it for a reference).
+  const id = (name) => `cfg-${name}`;
+  for (const p of profiles) {
+    f.push({ id: id(p.name), type: "highball-profile-config", name: p.name, options: p.options });
+    if (p.password) creds[id(p.name)] = { password: p.password };
+  }
+  run = { ...run };
+  if (run.profile) run.profile = id(run.profile);
+  if (run.copyTo) run.copyTo = id(run.copyTo);
+  if (job) f.push({ id: "j1", z: "tab", type: "highball-backup-job", name: "photos", engine: "restic", ...job, wires: [["run"]] });
+  f.push(
+    { id: "run", z: "tab", type: "highball-restic-run", name: "restic", ...run, wires: [["result"], ["progress"]] },
+    { id: "result", z: "tab", type: "helper" },
+    { id: "progress", z: "tab", type: "helper" },
+    { id: "catcher", z: "tab", type: "catch", scope: null, uncaught: false, wires: [["caught"]] },
+    { id: "caught", z: "tab", type: "helper" },
+  );
+  return { f, creds };
+}
+
+/**
+ * A restic process holding a lock on the repository for as long as the test wants: a backup
+ * from stdin that waits for its data. Ending its stdin releases the lock; SIGKILL leaves it stale.
+ */
+async function lockHolder(repo) {
+  const holder = spawn("restic", ["backup", "--stdin", "--stdin-filename", "held"], { env: { ...process.env, ...repo.env }, stdio: ["pipe", "ignore", "ignore"] });
+  track(holder, "lock holder");
+  const exited = new Promise((resolve) => holder.once("exit", resolve));
+  const locks = path.join(repo.path, "locks");
+  // restic creates the lock file, then writes it: wait until it has content.
+  await waitFor(() => fs.existsSync(locks) && fs.readdirSync(locks).some((f) => fs.statSync(path.join(locks, f)).size > 0), { what: "the holder's lock" });
+  return { holder, exited, release: () => holder.stdin.end("data\n") };
+}
+
+/** The next result; a node error before it (seen by the catch node) fails at once, with its words. */
+async function trigger(target, msg = {}) {
+  const result = next(helper, "result", 120000);
+  const caught = next(helper, "caught", 120000).then((m) => { throw new Error(`caught before a result: ${m.error.message}`); });
+  caught.catch(() => undefined);
+  helper.getNode(target).receive(msg);
+  return Promise.race([result, new Promise((resolve, reject) => { caught.catch(reject); result.then(resolve); })]);
+}
+
+describe(`restic jobs (Node-RED ${helper.major})`, function () {
+  this.timeout(180000);
+  let home;
+
+  beforeEach(function () {
+    home = tmpDir("home");
+    helper.settings({ highball: { dir: home } });
+  });
+  afterEach(async function () {
+    await helper.unload();
+    helper.settings({});
+  });
+  after(stopAll);
+
+  const repoOptions = (repo) => ({ repository: repo.repository, "cache-dir": repo.cacheDir, ...(repo.extraArgs.length ? { option: [repo.extraArgs[1]] } : {}) });
+
+  it("inherits through a chain of profiles and backs up, the payload counting what restic saw", async function () {
+    const repo = await initResticRepo();
+    const src = tmpDir("src");
+    const made = makeTree(src, { files: 30, size: 2048 });
+    const { f, creds } = flow({
+      profiles: [
+        { id: "p-base", name: "base", options: { repository: repo.repository, "password-file": repo.passwordFile, "cache-dir": repo.cacheDir, "cpu-priority": "low" } },
+        { id: "p-mid", name: "mid", options: { inherit: ["base"], "io-priority": "idle" } },
+        { id: "p-child", name: "child", options: { inherit: ["mid"], "prune-logs-after": "7" } },
+      ],
+      job: { profile: "child", source: { type: "local", paths: [{ path: src }] }, restic: { command: "backup", args: [], tags: ["nightly"] } },
+    });
+    await helper.load(nodes, f, creds);
+    const msg = await trigger("j1");
+    assert.equal(msg.payload.status, "success", msg.payload.error);
+    assert.equal(msg.payload.engine, "restic");
+    assert.equal(msg.payload.command, "backup");
+    assert.match(msg.payload.snapshotId, /^[0-9a-f]{8,64}$/);
+    assert.equal(msg.payload.filesTotal, made.files);
+    assert.equal(msg.payload.filesChanged, made.files);
+    assert.equal(msg.payload.bytesTotal, made.bytes);
+    const snaps = JSON.parse((await restic(repo, ["snapshots", "--json"])).stdout);
+    assert.equal(snaps.length, 1);
+    assert.deepEqual(snaps[0].tags, ["nightly"]);
+    assert.match(msg.run.logFile, /^\d{4}\.\d\d\.\d\d_\d\d\.\d\d-photos\./, "PRestic's log name");
+    const profiles = (await helper.request().get("/highball/profiles").expect(200)).body;
+    const child = profiles.find((p) => p.name === "child");
+    assert.deepEqual(child.effective.chain, ["child", "mid", "base"]);
+    assert.equal(child.effective.passwordSource, "password-file");
+  });
+
+  it("a cycle or a missing parent is a clear error naming the chain, and nothing runs", async function () {
+    const repo = await initResticRepo();
+    for (const [profiles, why] of [
+      [[{ id: "a", name: "a", options: { inherit: ["b"], repository: repo.repository } }, { id: "b", name: "b", options: { inherit: ["a"] } }], /cycle/],
+      [[{ id: "a", name: "a", options: { inherit: ["ghost"], repository: repo.repository } }], /ghost/],
+    ]) {
+      const { f, creds } = flow({ profiles, job: { profile: "a", source: { type: "local", paths: [{ path: tmpDir("s") }] } } });
+      await helper.load(nodes, f, creds);
+      const caught = next(helper, "caught");
+      helper.getNode("j1").receive({});
+      const c = await caught;
+      assert.match(c.error.message, why);
+      assert.match(c.error.message, /"a"/);
+      await helper.unload();
+    }
+  });
+
+  it("opens the repository with each password source: credential, file, command", async function () {
+    const repo = await initResticRepo();
+    const base = { repository: repo.repository, "cache-dir": repo.cacheDir };
+    for (const [label, options, password] of [
+      ["credential", base, repo.password],
+      ["password-file", { ...base, "password-file": repo.passwordFile }],
+      ["password-command", { ...base, "password-command": `cat ${repo.passwordFile}` }],
+    ]) {
+      const { f, creds } = flow({ profiles: [{ id: "p", name: "p", options, password }], run: { profile: "p", command: "snapshots" } });
+      await helper.load(nodes, f, creds);
+      const msg = await trigger("run");
+      assert.equal(msg.payload.status, "success", `${label}: ${msg.payload.error}`);
+      assert.equal(msg.payload.command, "snapshots");
+      await helper.unload();
+    }
+  });
+
+  it("backup → snapshots → forget → prune → check, as one-shot commands on one node", async function () {
+    const repo = await initResticRepo();
+    const src = tmpDir("src");
+    makeTree(src, { files: 5 });
+    const { f, creds } = flow({
+      profiles: [{ id: "p", name: "nas", options: { repository: repo.repository, "cache-dir": repo.cacheDir }, password: repo.password }],
+      job: { profile: "nas", source: { type: "local", paths: [{ path: src }] } },
+      run: { readDataSubset: "50%", keepLast: "1" },
+    });
+    await helper.load(nodes, f, creds);
+    for (let i = 0; i < 2; i++) {
+      fs.writeFileSync(path.join(src, `change-${i}`), String(i));
+      assert.equal((await trigger("j1")).payload.status, "success");
+    }
+    const job = { name: "photos", engine: "restic", profile: "nas", source: { type: "local", paths: [{ path: src }] } };
+    const snaps = await trigger("run", { job, command: "snapshots" });
+    assert.equal(snaps.payload.status, "success");
+    assert.equal(snaps.run.details.result.length, 2);
+    const forget = await trigger("run", { job, command: "forget" });
+    assert.equal(forget.payload.status, "success", forget.payload.error);
+    assert.equal(JSON.parse((await restic(repo, ["snapshots", "--json"])).stdout).length, 1);
+    assert.equal((await trigger("run", { job, command: "prune" })).payload.status, "success");
+    const check = await trigger("run", { job, command: "check" });
+    assert.equal(check.payload.status, "success", check.payload.error);
+    assert.ok(check.run.logTail.join("\n").includes("no errors were found"));
+    const log = fs.readFileSync(path.join(home, "logs", check.run.logFile), "utf8");
+    assert.match(log, /--read-data-subset=50%/);
+    const stats = await trigger("run", { job, command: "stats" });
+    assert.equal(stats.payload.status, "success");
+  });
+
+  it("a wrong password and a missing repository fail with clear errors", async function () {
+    const repo = await initResticRepo();
+    for (const [options, password, why] of [
+      [{ repository: repo.repository, "cache-dir": repo.cacheDir }, "not the password", /wrong repository password/],
+      [{ repository: path.join(tmpDir("none"), "repo"), "cache-dir": repo.cacheDir }, "x", /no restic repository at/],
+    ]) {
+      const { f, creds } = flow({ profiles: [{ id: "p", name: "p", options, password }], run: { profile: "p", command: "snapshots" } });
+      await helper.load(nodes, f, creds);
+      const caught = next(helper, "caught", 60000);
+      const msg = await trigger("run");
+      assert.equal(msg.payload.status, "failed");
+      assert.match(msg.payload.error, why);
+      assert.match((await caught).error.message, why);
+      await helper.unload();
+    }
+  });
+
+  it("waits for a lock held by a live process, and succeeds once it is released", async function () {
+    const repo = await initResticRepo();
+    const { release, exited } = await lockHolder(repo);
+    const { f, creds } = flow({ profiles: [{ id: "p", name: "p", options: { repository: repo.repository, "cache-dir": repo.cacheDir, "wait-for-lock": "2m" }, password: repo.password }], run: { profile: "p", command: "prune" } });
+    await helper.load(nodes, f, creds);
+    const result = trigger("run");
+    // Release the lock once the node has met it and is waiting.
+    await waitFor(() => {
+      const logs = fs.existsSync(path.join(home, "logs")) ? fs.readdirSync(path.join(home, "logs")) : [];
+      return logs.some((l) => /trying again in/.test(fs.readFileSync(path.join(home, "logs", l), "utf8")));
+    }, { what: "the node waiting for the lock", timeout: 30000 });
+    release();
+    await exited;
+    const msg = await result;
+    assert.equal(msg.payload.status, "success", msg.payload.error);
+    const log = fs.readFileSync(path.join(home, "logs", msg.run.logFile), "utf8");
+    assert.match(log, /locked by PID \d+/);
+    assert.match(log, /# retrying step 1/);
+  });
+
+  it("removes a stale lock left by a killed process (logged), then succeeds", async function () {
+    const repo = await initResticRepo();
+    const { holder, exited } = await lockHolder(repo);
+    holder.kill("SIGKILL");
+    await exited;
+    await new Promise((r) => setTimeout(r, 1100)); // older than the stale age below
+    const { f, creds } = flow({ profiles: [{ id: "p", name: "p", options: { repository: repo.repository, "cache-dir": repo.cacheDir, "stale-lock-age": "1s" }, password: repo.password }], run: { profile: "p", command: "prune" } });
+    await helper.load(nodes, f, creds);
+    const msg = await trigger("run");
+    assert.equal(msg.payload.status, "success", msg.payload.error);
+    const log = fs.readFileSync(path.join(home, "logs", msg.run.logFile), "utf8");
+    assert.match(log, /removed a stale lock of PID \d+/);
+  });
+
+  it("applies cpu and io priorities, observed on the running restic", async function () {
+    const repo = await initResticRepo();
+    const src = tmpDir("src");
+    for (let i = 0; i < 40; i++) fs.writeFileSync(path.join(src, `f${i}`), require("node:crypto").randomBytes(1024 * 1024));
+    const { f, creds } = flow({
+      profiles: [{ id: "p", name: "p", options: { repository: repo.repository, "cache-dir": repo.cacheDir, "cpu-priority": "idle", "io-priority": "idle", "limit-upload": "8M" }, password: repo.password }],
+      job: { profile: "p", source: { type: "local", paths: [{ path: src }] } },
+    });
+    await helper.load(nodes, f, creds);
+    const result = trigger("j1");
+    let seen = null;
+    await waitFor(() => {
+      const p = processesMatching((x) => x.cmdline[0] && x.cmdline[0].endsWith("restic") && x.cmdline.includes(src))[0];
+      if (p) seen = p;
+      return p;
+    }, { what: "the running restic", timeout: 30000 });
+    const stat = fs.readFileSync(`/proc/${seen.pid}/stat`, "utf8");
+    const nice = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]);
+    const ionice = execFileSync("ionice", ["-p", String(seen.pid)], { encoding: "utf8" }).trim();
+    assert.equal(nice, 19);
+    assert.equal(ionice, "idle");
+    assert.ok(seen.cmdline.includes("--limit-upload=8192") || seen.cmdline.join(" ").includes("--limit-upload 8192"), seen.cmdline.join(" "));
+    assert.equal((await result).payload.status, "success");
+  });
+
+  it("never puts the password in a command line, a log or a message", async function () {
+    const repo = await initResticRepo();
+    const src = tmpDir("src");
+    for (let i = 0; i < 20; i++) fs.writeFileSync(path.join(src, `f${i}`), require("node:crypto").randomBytes(256 * 1024));
+    const secret = repo.password;
+    const { f, creds } = flow({
+      profiles: [{ id: "p", name: "p", options: { repository: repo.repository, "cache-dir": repo.cacheDir, "limit-upload": "2M" }, password: secret }],
+      job: { profile: "p", source: { type: "local", paths: [{ path: src }] } },
+    });
+    await helper.load(nodes, f, creds);
+    const progress = collect(helper, "progress");
+    const result = trigger("j1");
+    const lines = [];
+    await waitFor(() => {
+      const ps = processesMatching((x) => x.cmdline[0] && x.cmdline[0].endsWith("restic"));
+      for (const p of ps) lines.push(p.cmdline.join(" "));
+      return ps.length > 0;
+    }, { what: "restic running" });
+    const msg = await result;
+    assert.equal(msg.payload.status, "success", msg.payload.error);
+    const files = fs.readdirSync(home, { recursive: true }).filter((x) => fs.statSync(path.join(home, x)).isFile());
+    const all = [...lines, JSON.stringify(msg), JSON.stringify(progress), ...files.map((x) => fs.readFileSync(path.join(home, x), "utf8")),
+      JSON.stringify((await helper.request().get("/highball/profiles")).body)].join("\n");
+    assert.ok(!all.includes(secret), "the password leaked");
+  });
+
+  it("rejects bad option values with clear errors", async function () {
+    const repo = await initResticRepo();
+    for (const [options, why] of [
+      [{ "cpu-priority": "fast" }, /cpu-priority/],
+      [{ "limit-upload": "lots" }, /limit-upload/],
+      [{ "password-command": "cat x; rm -rf /" }, /password-command|shell/],
+      [{ verbose: "very" }, /verbose/],
+    ]) {
+      const { f, creds } = flow({ profiles: [{ id: "p", name: "p", options: { repository: repo.repository, ...options }, password: "x" }], run: { profile: "p", command: "snapshots" } });
+      await helper.load(nodes, f, creds);
+      const caught = next(helper, "caught");
+      helper.getNode("run").receive({});
+      assert.match((await caught).error.message, why);
+      await helper.unload();
+    }
+  });
+
+  it("copies snapshots to a second profile's repository", async function () {
+    const [a, b] = await Promise.all([initResticRepo(), initResticRepo()]);
+    const src = tmpDir("src");
+    makeTree(src, { files: 3 });
+    await restic(a, ["backup", src]);
+    const { f, creds } = flow({
+      profiles: [
+        { id: "pa", name: "a", options: { repository: a.repository, "cache-dir": a.cacheDir }, password: a.password },
+        { id: "pb", name: "b", options: { repository: b.repository, "cache-dir": b.cacheDir }, password: b.password },
+      ],
+      run: { profile: "a", command: "copy", copyTo: "b" },
+    });
+    await helper.load(nodes, f, creds);
+    const msg = await trigger("run");
+    assert.equal(msg.payload.status, "success", msg.payload.error);
+    assert.equal(JSON.parse((await restic(b, ["snapshots", "--json"])).stdout).length, 1);
+  });
+
+  describe("over ssh", function () {
+    let sshd;
+    before(async function () { sshd = await startSshd(); });
+    after(async function () { await sshd.stop(); });
+
+    it("backs up into an sftp repository through the sshd", async function () {
+      const repo = await initResticRepo({ sshd });
+      const src = tmpDir("src");
+      const made = makeTree(src, { files: 6 });
+      const { f, creds } = flow({
+        profiles: [{ id: "p", name: "sftp", options: repoOptions(repo), password: repo.password }],
+        job: { profile: "sftp", source: { type: "local", paths: [{ path: src }] } },
+      });
+      await helper.load(nodes, f, creds);
+      const msg = await trigger("j1");
+      assert.equal(msg.payload.status, "success", msg.payload.error);
+      assert.equal(msg.payload.filesTotal, made.files);
+    });
+
+    it("a backup whose source is an ssh host runs restic there, the password on stdin only", async function () {
+      const repo = await initResticRepo();
+      const src = tmpDir("src");
+      const made = makeTree(src, { files: 6 });
+      fs.mkdirSync(path.join(home, "ssh"), { recursive: true });
+      fs.writeFileSync(path.join(home, "ssh", "known_hosts"), sshd.knownHostsLine + "\n");
+      const { f, creds } = flow({
+        profiles: [{ id: "p", name: "p", options: { repository: repo.repository }, password: repo.password }],
+        job: { profile: "p", source: { type: "ssh", host: "127.0.0.1", port: sshd.port, user: "root", identityFile: sshd.clientKey, paths: [{ path: src }] } },
+      });
+      await helper.load(nodes, f, creds);
+      const lines = [];
+      const result = trigger("j1");
+      await waitFor(() => {
+        const ps = processesMatching((x) => x.cmdline.join(" ").includes(src));
+        for (const p of ps) lines.push(p.cmdline.join(" "));
+        return ps.some((p) => p.cmdline[0] === "ssh");
+      }, { what: "ssh running restic on the source host" });
+      const msg = await result;
+      assert.equal(msg.payload.status, "success", msg.payload.error);
+      assert.equal(msg.payload.filesTotal, made.files);
+      assert.ok(!lines.join("\n").includes(repo.password));
+      assert.equal(JSON.parse((await restic(repo, ["snapshots", "--json"])).stdout).length, 1);
+    });
+  });
+});
