@@ -12,7 +12,7 @@ import { Registry, alive, commandLine } from "./registry";
 import { RunLog, logName } from "./log";
 import { spawnPlan, type Spawned } from "./process";
 import type { RunRecord, RunningEntry, Retention } from "./types";
-import type { ProfileDef } from "../profile/resolve";
+import { resolveProfile, type ProfileDef } from "../profile/resolve";
 
 export interface Step { plan: ProcessPlan; parser: OutputParser }
 
@@ -386,6 +386,17 @@ export class Engine extends EventEmitter {
     if (byId) return byId.name;
     for (const p of this.profiles.values()) if (p.name === nameOrId) return p.name;
     return null;
+  }
+
+  /** The repository a deployed profile (with its ancestors) names, if it resolves. */
+  repositoryOf(profileRef: string): string | undefined {
+    const name = this.profileName(profileRef);
+    if (!name) return undefined;
+    try {
+      return resolveProfile(name, this.profileSet()).options.repository;
+    } catch {
+      return undefined;
+    }
   }
 
   /** Secrets of the job with this key, if a deployed backup-job holds any. */

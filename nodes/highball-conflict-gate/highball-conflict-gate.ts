@@ -157,7 +157,9 @@ export = function (RED: NodeAPI) {
           done();
           return;
         }
-        const resources = jobResources(job, { repository: repositoryOf(m), destinations, tags });
+        // A restic job's repository comes from its profile, so jobs on one repository wait for each other.
+        const repository = repositoryOf(m) ?? (job.engine === "restic" && job.profile ? engineOf(RED).repositoryOf(job.profile) : undefined);
+        const resources = jobResources(job, { repository, destinations, tags });
         const ticket = gate.request({
           job, resources, owner: node.id, delayMs, maxWaitMs,
           onAdmit: (a) => {

@@ -8,6 +8,7 @@ import {
   resticStep, detectResticVersion, lockPolicy, isStale, nextLockDelay, type LockInfo, type ResticVersion, type ForgetPolicy,
 } from "../../lib/engines/restic";
 import type { Step } from "../../lib/runs/engine";
+import { jobResources } from "../../lib/conflict/resources";
 import { engineOf, message } from "../shared/runtime";
 import { runNode, type RunMsg } from "../shared/run-node";
 
@@ -89,7 +90,7 @@ export = function (RED: NodeAPI) {
 
         return {
           job, key: jobKey(job), command: first.command, steps: [{ plan: first.plan, parser: first.parser }],
-          resources: job.resources, logDays: eff.options["prune-logs-after"],
+          resources: jobResources(job, { repository: eff.options.repository }), logDays: eff.options["prune-logs-after"],
           // Locks: a stale lock (old, on this host, its process gone) is removed with `restic
           // unlock`; a live one is waited for with backoff, within the profile's wait-for-lock.
           async retry(_step, outcome, attempt, run) {

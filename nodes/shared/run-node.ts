@@ -54,6 +54,12 @@ export function runNode(RED: NodeAPI, node: Node, spec: RunNodeSpec): void {
       done();
       return;
     }
+    // Other actions (a gate's or a schedule's status reply, pause, ...) are not for a run node:
+    // a control message must never start a backup.
+    if (typeof m.action === "string" && m.action !== "run") {
+      done();
+      return;
+    }
     void (async () => {
       if (spec.configError) throw new Error(spec.configError);
       await engine.ready;

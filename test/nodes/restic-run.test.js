@@ -312,6 +312,44 @@ describe(`restic jobs (Node-RED ${helper.major})`, function () {
     assert.equal(JSON.parse((await restic(b, ["snapshots", "--json"])).stdout).length, 1);
   });
 
+  it("two jobs on one repository through a conflict gate run one after the other, the repository found from their profiles", async function () {
+    const repo = await initResticRepo();
+    const gate = require("../../dist/nodes/highball-conflict-gate/highball-conflict-gate.js");
+    const srcs = [tmpDir("a"), tmpDir("b")];
+    for (const src of srcs) for (let i = 0; i < 10; i++) fs.writeFileSync(path.join(src, `f${i}`), require("node:crypto").randomBytes(512 * 1024));
+    const opts = { repository: repo.repository, "cache-dir": repo.cacheDir, "limit-upload": "4M" };
+    const f = [
+      { id: "tab", type: "tab", label: "t" },
+      { id: "cfg-one", type: "highball-profile-config", name: "one", options: opts },
+      { id: "cfg-two", type: "highball-profile-config", name: "two", options: { inherit: ["one"] } },
+      { id: "ja", z: "tab", type: "highball-backup-job", name: "job a", engine: "restic", profile: "one", source: { type: "local", paths: [{ path: srcs[0] }] }, wires: [["cg"]] },
+      { id: "jb", z: "tab", type: "highball-backup-job", name: "job b", engine: "restic", profile: "two", source: { type: "local", paths: [{ path: srcs[1] }] }, wires: [["cg"]] },
+      { id: "cg", z: "tab", type: "highball-conflict-gate", name: "one at a time", delay: 60, maxWait: 0, wires: [["run"], [], []] },
+      { id: "run", z: "tab", type: "highball-restic-run", name: "restic", wires: [["result"], []] },
+      { id: "result", z: "tab", type: "helper" },
+    ];
+    await helper.load([...nodes, gate], f, { "cfg-one": { password: repo.password } });
+    const results = collect(helper, "result");
+    helper.getNode("ja").receive({});
+    helper.getNode("jb").receive({});
+    await waitFor(() => results.length === 2, { what: "both results", timeout: 120000 });
+    const [first, second] = results.map((m) => m.payload).sort((x, y) => x.startedAt - y.startedAt);
+    assert.equal(first.status, "success", first.error);
+    assert.equal(second.status, "success", second.error);
+    assert.ok(second.startedAt >= first.finishedAt, `run 2 started ${first.finishedAt - second.startedAt} ms before run 1 ended`);
+  });
+
+  it("a control message that is not a run (a gate's status reply) never starts a backup", async function () {
+    const repo = await initResticRepo();
+    const { f, creds } = flow({ profiles: [{ id: "p", name: "p", options: { repository: repo.repository, "cache-dir": repo.cacheDir }, password: repo.password }], run: { profile: "p", command: "snapshots" } });
+    await helper.load(nodes, f, creds);
+    const results = collect(helper, "result");
+    helper.getNode("run").receive({ action: "status", topic: "status", payload: { waiting: [] } });
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(results.length, 0);
+    assert.equal(fs.existsSync(path.join(home, "logs")), false, "no run was started");
+  });
+
   describe("over ssh", function () {
     let sshd;
     before(async function () { sshd = await startSshd(); });
