@@ -39,6 +39,16 @@ function demoData(dir) {
   fs.writeFileSync(path.join(dir, "cache", "thumbs.db"), crypto.randomBytes(4096));
 }
 
+/** A local restic repository for the demo, its password in a file of the user dir (mode 0600). */
+function resticRepo(data) {
+  const repo = path.join(data, "restic-repo");
+  if (fs.existsSync(path.join(repo, "config"))) return;
+  const pw = path.join(data, "restic-password");
+  if (!fs.existsSync(pw)) fs.writeFileSync(pw, crypto.randomBytes(18).toString("base64"), { mode: 0o600 });
+  const r = spawnSync("restic", ["init", "--repo", repo, "--password-file", pw, "--cache-dir", path.join(data, "restic-cache")], { stdio: "ignore" });
+  if (r.status !== 0) console.error("restic init of the demo repository failed; the restic demo job will say why when it runs.");
+}
+
 function settingsFile(secret) {
   return `// Written by scripts/demo.js: the demo Node-RED's settings.
 module.exports = {
@@ -70,6 +80,7 @@ function main() {
 
   const data = path.join(userDir, "data");
   demoData(path.join(data, "photos"));
+  resticRepo(data);
   const flows = path.join(userDir, "flows.json");
   if (!fs.existsSync(flows)) {
     const { demoFlows } = require("./lib/demo-flows");

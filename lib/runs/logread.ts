@@ -1,5 +1,5 @@
 import { promises as fsp, createReadStream } from "node:fs";
-import { createInterface } from "node:readline";
+import { StringDecoder } from "node:string_decoder";
 
 /** A byte range of a log: what the viewer pages through, however large the file. */
 export async function readRange(file: string, offset: number, length: number): Promise<{ text: string; offset: number; size: number }> {
@@ -44,18 +44,32 @@ export async function tailLines(file: string, n: number): Promise<string[]> {
   }
 }
 
-/** Lines containing `q` (case-insensitive), streamed, with 1-based line numbers; at most `limit`. */
+/**
+ * Lines containing `q` (case-insensitive), streamed, with 1-based line numbers; at most `limit`.
+ * Lines end at LF only, as the viewer counts them: a progress line redrawn with CRs is one line.
+ */
 export async function searchLines(file: string, q: string, limit = 1000): Promise<{ line: number; text: string }[]> {
   const needle = q.toLowerCase();
   const out: { line: number; text: string }[] = [];
-  const rl = createInterface({ input: createReadStream(file, { encoding: "utf8" }), crlfDelay: Infinity });
+  const decoder = new StringDecoder("utf8");
+  let rest = "";
   let no = 0;
-  for await (const text of rl) {
+  const look = (text: string): boolean => {
     no++;
-    if (text.toLowerCase().includes(needle)) {
-      out.push({ line: no, text });
-      if (out.length >= limit) { rl.close(); break; }
+    if (text.toLowerCase().includes(needle)) out.push({ line: no, text });
+    return out.length >= limit;
+  };
+  const stream = createReadStream(file);
+  try {
+    for await (const chunk of stream) {
+      const parts = (rest + decoder.write(chunk as Buffer)).split("\n");
+      rest = parts.pop() ?? "";
+      for (const p of parts) if (look(p)) return out;
     }
+    rest += decoder.end();
+    if (rest) look(rest);
+    return out;
+  } finally {
+    stream.destroy();
   }
-  return out;
 }
