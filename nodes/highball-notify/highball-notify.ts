@@ -2,8 +2,9 @@
 // per notification sent on the output for a dashboard toast.
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow, NodeStatus } from "node-red";
 import { Notifier, sendTest, type NotifyConfig, type SmtpSecurity } from "../../lib/notify";
+import { mqttChannel, type MqttDef } from "./mqtt-channel";
 
-interface NotifyDef extends NodeDef {
+interface NotifyDef extends NodeDef, MqttDef {
   onFailure?: boolean;
   onWarning?: boolean;
   onDelay?: boolean;
@@ -133,13 +134,15 @@ export = function (RED: NodeAPI) {
     const config = toConfig(def, node.credentials);
     const notifier = new Notifier(config);
     deployed.set(node.id, config);
+    // MQTT state and Home Assistant discovery on the second output, when the channel is on.
+    const mqtt = mqttChannel(RED, node, def);
 
     let failing = false;
     let closing = false;
     const refresh = (): void => {
       if (closing) return;
       let s: NodeStatus = {};
-      if (notifier.problems.length) s = { fill: "red", shape: "ring", text: "check settings" };
+      if (notifier.problems.length || mqtt?.problems.length) s = { fill: "red", shape: "ring", text: "check settings" };
       else if (failing) s = { fill: "red", shape: "dot", text: "delivery failed" };
       else if (notifier.heldCount > 0) s = { fill: "yellow", shape: "ring", text: `batching ${notifier.heldCount}` };
       else if (notifier.sent > 0) s = { fill: "green", shape: "dot", text: `sent ${notifier.sent}` };
@@ -147,6 +150,7 @@ export = function (RED: NodeAPI) {
       node.status(s);
     };
     for (const p of notifier.problems) node.warn(p);
+    for (const p of mqtt?.problems ?? []) node.warn(p);
     refresh();
 
     // Staleness needs to remember last successes across redeploys (and restarts, with a persistent store).
@@ -186,6 +190,7 @@ export = function (RED: NodeAPI) {
 
     node.on("input", (msg, _send, done) => {
       const m = msg as NotifyMsg;
+      if (mqtt?.input(m, done)) return;
       if (m.action === "flush") {
         void notifier.flush();
         done();
@@ -194,10 +199,12 @@ export = function (RED: NodeAPI) {
       if (m.action === "forget") {
         const p = m.payload as { jobId?: unknown; job?: unknown } | undefined;
         const id = text(p && typeof p === "object" ? p.jobId ?? p.job : m.payload) || text(m.topic);
-        if (!notifier.forget(id)) node.warn(`No job "${id}" is watched for staleness.`);
+        const mqttKnew = mqtt?.forget(id) ?? false;
+        if (!notifier.forget(id) && !mqttKnew) node.warn(`No job "${id}" is watched for staleness.`);
         done();
         return;
       }
+      mqtt?.observe(msg);
       notifier.submit(msg).then((r) => {
         if (r.state === "invalid") return done(new Error(r.error));
         if (r.state !== "sent" && r.state !== "failed") return done();
@@ -210,6 +217,7 @@ export = function (RED: NodeAPI) {
 
     node.on("close", (_removed: boolean, done: () => void) => {
       closing = true;
+      mqtt?.close();
       if (deployed.get(node.id) === config) deployed.delete(node.id);
       notifier.close().then(() => {
         notifier.removeAllListeners();
