@@ -62,11 +62,16 @@ export function mountAdminRoutes(RED: AdminRED): void {
         nextRun: e.nextRuns.get(j.nodeId) ?? null,
       };
     }));
-    // Runs of jobs that no backup-job node owns (msg.job straight from http in) are listed by name.
-    for (const r of e.running()) {
-      if (!e.jobs.has(r.key) && !jobs.some((j) => j.id === r.key)) {
-        jobs.push({ id: r.key, name: r.job.name, engine: r.job.engine, enabled: true, running: { runId: r.runId, startedAt: r.startedAt, progress: r.progress }, last: await e.history.last(r.key).then((x) => (x ? strip(x) : null)), nextRun: null });
-      }
+    // Jobs that no backup-job node owns (msg.job straight from http in) are listed under their
+    // name, from their history or their running run; deleted jobs stay out (they are restorable).
+    const deleted = new Set((await e.history.deleted()).map((d) => d.key));
+    const adhoc = new Map<string, string>();
+    for (const h of await e.history.keys()) if (!e.jobs.has(h.key) && !deleted.has(h.key)) adhoc.set(h.key, h.name);
+    for (const r of e.running()) if (!e.jobs.has(r.key)) adhoc.set(r.key, r.job.name);
+    for (const [key, name] of adhoc) {
+      const running = e.runningFor(key);
+      const last = await e.history.last(key);
+      jobs.push({ id: key, name, engine: (running?.job.engine ?? last?.engine ?? "rsync") as "rsync" | "restic", enabled: true, running: running ? { runId: running.runId, startedAt: running.startedAt, progress: running.progress } : null, last: last ? strip(last) : null, nextRun: null });
     }
     res.json(jobs);
   }));

@@ -89,6 +89,18 @@ export class History {
     h.runs = keep;
   }
 
+  /** Every job key that has history, with its last name. */
+  async keys(): Promise<{ key: string; name: string }[]> {
+    await ensureDir(this.dir);
+    const out: { key: string; name: string }[] = [];
+    for (const f of await fsp.readdir(this.dir)) {
+      if (!f.endsWith(".json")) continue;
+      const h = await readJson<HistoryFile | null>(join(this.dir, f), null).catch(() => null);
+      if (h) out.push({ key: h.key, name: h.name });
+    }
+    return out;
+  }
+
   async list(key: string, opts: { limit?: number; before?: number } = {}): Promise<RunRecord[]> {
     const h = await readJson<HistoryFile | null>(this.file(key), null);
     let runs = h?.runs ?? [];

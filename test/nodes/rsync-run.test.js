@@ -441,6 +441,23 @@ describe(`rsync jobs (Node-RED ${helper.major})`, function () {
     assert.ok(j.nextRun > Date.now());
   });
 
+  it("a job sent straight from http in (no id) keeps its history under its name and is listed", async function () {
+    const src = tmpDir("src"), dst = tmpDir("dst");
+    makeTree(src, { files: 2 });
+    const { flow } = rsyncFlow({ name: "unused", engine: "rsync", source: { type: "local", paths: [{ path: src }] }, destination: { type: "local", path: dst } });
+    await helper.load(nodes, flow);
+    const result = next(helper, "result");
+    helper.getNode("run").receive({ job: { name: "from http", engine: "rsync", source: { paths: [{ path: src }] }, destination: { type: "local", path: dst } } });
+    const msg = await result;
+    assert.equal(msg.payload.jobId, "from http");
+    const jobs = (await helper.request().get("/highball/jobs").expect(200)).body;
+    const j = jobs.find((x) => x.id === "from http");
+    assert.equal(j.name, "from http");
+    assert.equal(j.last.runId, msg.payload.runId);
+    const runs = (await helper.request().get(`/highball/jobs/${encodeURIComponent("from http")}/runs`).expect(200)).body;
+    assert.equal(runs[0].runId, msg.payload.runId);
+  });
+
   it("a deleted job's last config is kept with its history", async function () {
     const src = tmpDir("src"), dst = tmpDir("dst");
     makeTree(src, { files: 2 });
