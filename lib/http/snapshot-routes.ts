@@ -1,0 +1,185 @@
+/**
+ * The snapshot browser's admin routes (PRestic's browser, for deployed profiles):
+ *   GET  highball/profiles/:id/snapshots                  the repository's snapshots, newest first
+ *   GET  highball/profiles/:id/snapshots/:snap/ls?path=   one directory level
+ *   GET  highball/profiles/:id/snapshots/:snap/file?path= a file's bytes (&download=1: attachment,
+ *                                                          &limit=N: the first N bytes); a folder: zip
+ *   GET  highball/profiles/:id/diff?from=&to=&path=       what changed, with sizes, by growth
+ *   POST highball/profiles/:id/restore                    {snapshot, paths, target, dryRun, overwrite}
+ * `:id` is a profile config node's id or a profile's name. Reads need highball.read, a restore
+ * highball.write. Answers name only what the user asked for inside their own snapshot.
+ */
+import type { Request, Response, RequestHandler } from "express";
+import { Engine } from "../runs/engine";
+import { highballHome, type HighballSettings } from "../home";
+import { resolveProfile, type EffectiveProfile } from "../profile";
+import { SnapshotBrowser, SnapshotError, type DownloadStream } from "../snapshots";
+import { fail, type AdminRED } from "./routes";
+
+const mounted = new WeakSet<object>();
+let shared: SnapshotBrowser | null = null;
+
+/** The one browser of this process: its cache is shared by every editor. */
+export function snapshotBrowser(): SnapshotBrowser {
+  shared ??= new SnapshotBrowser();
+  return shared;
+}
+
+function profileOf(e: Engine, id: string): EffectiveProfile {
+  const name = e.profileName(id);
+  if (!name) throw new SnapshotError(404, "no deployed profile has that id or name");
+  try {
+    return resolveProfile(name, e.profileSet());
+  } catch (err) {
+    throw new SnapshotError(409, (err as Error).message);
+  }
+}
+
+function int(v: unknown, fallback: number, min: number, max: number): number {
+  if (typeof v !== "string" || !/^\d{1,15}$/.test(v)) return fallback;
+  return Math.max(min, Math.min(max, Number(v)));
+}
+
+function flag(v: unknown): boolean {
+  return v === "1" || v === "true" || v === "yes";
+}
+
+/**
+ * Content-Disposition with a plain ASCII fallback and the exact name in RFC 5987 form
+ * (filename*=UTF-8''...), so any file name, quotes and line breaks included, stays one header.
+ */
+export function contentDisposition(kind: "attachment" | "inline", name: string): string {
+  const fallback = name.replace(/[^\x20-\x7e]|["\\%;/<>]/g, "_").trim() || "download";
+  let encoded: string;
+  try {
+    encoded = encodeURIComponent(name).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  } catch {
+    encoded = encodeURIComponent(fallback);
+  }
+  return `${kind}; filename="${fallback}"; filename*=UTF-8''${encoded}`;
+}
+
+function handle(h: (req: Request, res: Response) => Promise<void>): RequestHandler {
+  return (req, res) => {
+    h(req, res).catch((err: unknown) => {
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      if (err instanceof SnapshotError) fail(res, err.status, err.message);
+      else fail(res, 500, "the request could not be completed");
+    });
+  };
+}
+
+/** Streams a dump to the client: `limit` bytes at most; a client that leaves stops restic. */
+function pump(d: DownloadStream, res: Response, limit: number | null): Promise<void> {
+  return new Promise((resolve) => {
+    let sent = 0;
+    let over = false;
+    const finish = () => { over = true; resolve(); };
+    res.on("close", () => {
+      if (!res.writableFinished) d.stop();
+      finish();
+    });
+    const send = (b: Buffer): boolean => {
+      if (limit !== null && sent + b.length >= limit) {
+        res.end(b.subarray(0, limit - sent));
+        d.stop();
+        return false;
+      }
+      sent += b.length;
+      if (!res.write(b)) {
+        d.stream.pause();
+        res.once("drain", () => { if (!over) d.stream.resume(); });
+      }
+      return true;
+    };
+    if (!send(d.head)) return;
+    if (d.ended) {
+      res.end();
+      return;
+    }
+    const onData = (b: Buffer) => {
+      if (!send(b)) d.stream.removeListener("data", onData);
+    };
+    d.stream.on("data", onData);
+    d.stream.once("end", () => {
+      void d.done.then((exit) => {
+        if (res.writableEnded) return;
+        // A failure after the first byte can no longer change the status: cut the response,
+        // so the client sees an incomplete download rather than a short file.
+        if (exit.code === 0) res.end();
+        else res.destroy();
+      });
+    });
+    d.stream.resume();
+  });
+}
+
+export function mountSnapshotRoutes(RED: AdminRED): void {
+  const app = RED.httpAdmin;
+  if (!app || mounted.has(app)) return;
+  mounted.add(app);
+  const read = RED.auth.needsPermission("highball.read");
+  const write = RED.auth.needsPermission("highball.write");
+  const engine = () => Engine.get(highballHome(RED.settings as HighballSettings));
+  const browser = snapshotBrowser();
+  const profile = (req: Request) => profileOf(engine(), String(req.params.id));
+
+  app.get("/highball/profiles/:id/snapshots", read, handle(async (req, res) => {
+    res.json(await browser.snapshots(profile(req)));
+  }));
+
+  app.get("/highball/profiles/:id/snapshots/:snap/ls", read, handle(async (req, res) => {
+    const p = profile(req);
+    res.json(await browser.ls(p, req.params.snap, req.query.path ?? "/", {
+      offset: int(req.query.offset, 0, 0, Number.MAX_SAFE_INTEGER),
+      limit: int(req.query.limit, browser.maxListing, 1, browser.maxListing),
+    }));
+  }));
+
+  app.get("/highball/profiles/:id/snapshots/:snap/file", read, handle(async (req, res) => {
+    const p = profile(req);
+    if (req.query.path === undefined) throw new SnapshotError(400, "path must name a file or a folder in the snapshot");
+    const limit = req.query.limit === undefined ? null : int(req.query.limit, 0, 0, Number.MAX_SAFE_INTEGER);
+    const d = await browser.open(p, req.params.snap, req.query.path);
+    try {
+      await send(d, res, flag(req.query.download), limit);
+    } catch (err) {
+      d.stop(); // a paused restic would otherwise wait on its pipe for ever
+      throw err;
+    }
+  }));
+
+  function send(d: DownloadStream, res: Response, asked: boolean, limit: number | null): Promise<void> {
+    const download = asked || d.kind === "archive";
+    res.status(200);
+    res.setHeader("Content-Type", d.contentType);
+    // The bytes are the user's, never the editor's: no sniffing, no scripts, no caching.
+    res.setHeader("X-Content-Type-Options", "nosniff");
+    res.setHeader("Content-Security-Policy", "default-src 'none'; sandbox");
+    res.setHeader("Cache-Control", "no-store");
+    res.setHeader("Content-Disposition", contentDisposition(download ? "attachment" : "inline", d.fileName));
+    if (d.size !== null) {
+      res.setHeader("X-File-Size", String(d.size));
+      res.setHeader("Content-Length", String(limit === null ? d.size : Math.min(limit, d.size)));
+    }
+    return pump(d, res, limit);
+  }
+
+  app.get("/highball/profiles/:id/diff", read, handle(async (req, res) => {
+    const p = profile(req);
+    if (req.query.from === undefined || req.query.to === undefined) throw new SnapshotError(400, "from and to must both name a snapshot");
+    res.json(await browser.diff(p, req.query.from, req.query.to, {
+      path: req.query.path,
+      limit: int(req.query.limit, 500, 1, browser.maxChanges),
+    }));
+  }));
+
+  app.post("/highball/profiles/:id/restore", write, handle(async (req, res) => {
+    const p = profile(req);
+    const body = req.body && typeof req.body === "object" && !Array.isArray(req.body) ? req.body as Record<string, unknown> : {};
+    res.json(await browser.restore(p, { snapshot: body.snapshot, paths: body.paths, target: body.target, dryRun: body.dryRun, overwrite: body.overwrite }));
+  }));
+}

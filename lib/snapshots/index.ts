@@ -1,0 +1,9 @@
+export {
+  SnapshotBrowser, looksLikeText,
+  type SnapshotInfo, type Entry, type LsResult, type Change, type ChangeKind, type DiffResult,
+  type RestoreRequest, type RestoreSummary, type DownloadStream, type BrowserOptions,
+} from "./browser";
+export { SnapshotError, snapshotId, snapshotPath, targetPath, literalPattern, parentOf, baseName, within } from "./validate";
+export { LruCache, type CacheStats, type Cost } from "./cache";
+export { readNdjson, startRestic, Slots, type Exit, type ResticProcess } from "./runner";
+export { resticFailure } from "./errors";

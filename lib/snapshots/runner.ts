@@ -1,0 +1,181 @@
+/**
+ * restic processes for browsing: one argument array from the profile's plan (repository and
+ * password in the environment, never on the command line), its own process group so a stop
+ * reaches restic's ssh too, stdout as a stream, and only the tail of stderr kept.
+ */
+import { execa } from "execa";
+import { StringDecoder } from "node:string_decoder";
+import type { Readable } from "node:stream";
+import type { ProcessPlan } from "../engines/types";
+
+export interface Exit {
+  code: number | null;
+  signal: string | null;
+  /** The last few KiB of stderr, for classifying the failure (never shown as is). */
+  stderr: string;
+  spawnError: string | null;
+  timedOut: boolean;
+}
+
+export interface ResticProcess {
+  pid: number | undefined;
+  stdout: Readable;
+  /** Resolves when the process has ended; never rejects. */
+  done: Promise<Exit>;
+  /** Stops the whole process group (restic and, for sftp, its ssh). */
+  kill(): void;
+}
+
+const STDERR_KEEP = 16 * 1024;
+const live = new Set<number>();
+let hooked = false;
+
+/** Browsing processes must not outlive Node-RED: they are in groups of their own. */
+function hookExit(): void {
+  if (hooked) return;
+  hooked = true;
+  process.once("exit", () => {
+    for (const pid of live) {
+      try { process.kill(-pid, "SIGTERM"); } catch { /* gone */ }
+    }
+  });
+}
+
+export function startRestic(plan: ProcessPlan, opts: { timeoutMs?: number } = {}): ResticProcess {
+  hookExit();
+  const child = execa(plan.command, plan.args, {
+    env: plan.env ?? {},
+    extendEnv: true,
+    cwd: plan.cwd,
+    detached: true,
+    cleanup: false,
+    buffer: false,
+    reject: false,
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const pid = child.pid;
+  if (pid) live.add(pid);
+  let stderr = "";
+  child.stderr?.setEncoding("utf8");
+  child.stderr?.on("data", (s: string) => {
+    stderr = (stderr + s).slice(-STDERR_KEEP);
+  });
+  let timedOut = false;
+  const kill = () => {
+    if (!pid) return;
+    try { process.kill(-pid, "SIGTERM"); } catch { /* already gone */ }
+  };
+  const timer = opts.timeoutMs ? setTimeout(() => { timedOut = true; kill(); }, opts.timeoutMs) : null;
+  timer?.unref();
+  const done: Promise<Exit> = child.then((r) => {
+    if (timer) clearTimeout(timer);
+    if (pid) live.delete(pid);
+    const spawnError = r.failed && r.exitCode === undefined && !r.signal
+      ? ((r as { code?: string }).code === "ENOENT" ? `${plan.command} is not installed (command not found)` : "restic could not be started")
+      : null;
+    return { code: r.exitCode ?? null, signal: r.signal ?? null, stderr, spawnError, timedOut };
+  });
+  return { pid, stdout: child.stdout as Readable, done, kill };
+}
+
+const MAX_LINE = 1024 * 1024;
+
+type Each = (o: Record<string, unknown>) => boolean | void | Promise<boolean | void>;
+
+/**
+ * Reads NDJSON from `stream`, handing each object to `each` as it arrives; `each` returning
+ * false stops reading (the caller then stops the process), returning a promise holds the
+ * stream until it settles. Lines that are not JSON objects (restic's rare plain-text notices)
+ * and absurdly long lines are skipped, so memory stays at one line whatever the listing's size.
+ */
+export function readNdjson(stream: Readable, each: Each): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const decoder = new StringDecoder("utf8");
+    let rest = "";
+    let skipping = false;
+    let stopped = false;
+    const finish = (err?: unknown) => {
+      if (stopped) return;
+      stopped = true;
+      stream.removeListener("data", onData);
+      stream.resume(); // drain what is left, so the process is never blocked on a full pipe
+      if (err) reject(err); else resolve();
+    };
+    /** false: stop. */
+    const line = (text: string): boolean | Promise<boolean> => {
+      if (!text || text.charCodeAt(0) !== 123 /* { */) return true;
+      let o: unknown;
+      try { o = JSON.parse(text); } catch { return true; }
+      if (o === null || typeof o !== "object" || Array.isArray(o)) return true;
+      const r = each(o as Record<string, unknown>);
+      return r instanceof Promise ? r.then((v) => v !== false) : r !== false;
+    };
+    const lines = async (text: string): Promise<void> => {
+      let start = 0;
+      for (let i = text.indexOf("\n"); i !== -1 && !stopped; i = text.indexOf("\n", start)) {
+        const l = text.slice(start, i);
+        start = i + 1;
+        if (skipping) { skipping = false; continue; }
+        let go = line(l);
+        if (go instanceof Promise) go = await go;
+        if (!go) return finish();
+      }
+      rest = text.slice(start);
+      if (rest.length > MAX_LINE) {
+        skipping = true;
+        rest = "";
+      }
+    };
+    // The chunk being worked on: "end" can come while it still waits for `each`.
+    let busy: Promise<void> = Promise.resolve();
+    const onData = (chunk: Buffer) => {
+      if (stopped) return;
+      stream.pause();
+      busy = lines(rest + decoder.write(chunk)).then(() => { if (!stopped) stream.resume(); }, finish);
+    };
+    stream.on("data", onData);
+    stream.once("error", (err) => finish(err));
+    stream.once("end", () => {
+      void busy.then(() => {
+        if (stopped) return;
+        const last = rest + decoder.end();
+        let r: boolean | Promise<boolean>;
+        try { r = skipping ? true : line(last); } catch (err) { return finish(err); }
+        Promise.resolve(r).then(() => finish(), finish);
+      });
+    });
+  });
+}
+
+/** At most `limit` restic processes for browsing at once; the rest wait their turn. */
+export class Slots {
+  private busy = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(readonly limit: number) {}
+
+  /** Waits for a slot; the returned function gives it back (once). */
+  async acquire(): Promise<() => void> {
+    // A freed slot is handed straight to the next waiter, so nobody can slip in between.
+    if (this.busy >= this.limit) await new Promise<void>((r) => this.waiting.push(r));
+    else this.busy++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.busy--;
+    };
+  }
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    const release = await this.acquire();
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+}
