@@ -6,6 +6,8 @@ import { highballHome, type HighballSettings } from "../home";
 import type { RunRecord } from "../runs/types";
 import { jobProblems } from "../job/validate";
 import { mountRemoteRoutes } from "./remote-routes";
+import { mountImportRoutes } from "./import-routes";
+import { mountSnapshotRoutes } from "./snapshot-routes";
 import { resolveProfile, describeProfile, type ProfileDef } from "../profile";
 
 import type { Express, Request, Response, RequestHandler } from "express";
@@ -159,6 +161,8 @@ export function mountAdminRoutes(RED: AdminRED): void {
   }));
 
   mountRemoteRoutes(RED);
+  mountImportRoutes(RED);
+  mountSnapshotRoutes(RED);
 }
 
 function strip(r: RunRecord): Omit<RunRecord, "details"> {

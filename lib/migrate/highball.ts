@@ -449,7 +449,8 @@ export function importHighball(yamlText: string, opts: { tab?: string } = {}): H
     }
     if (deletedJobs.length) warnings.push(`${deletedJobs.length} deleted job(s) (${deletedJobs.map((d) => d.job.name).join(", ")}) were kept as restorable jobs, not placed in the flow`);
   }
-  const ssh = flow.nodes.some((n) => n.type === TYPES.job && ((n.source as JobSource).type === "ssh" || (n.destination as JobDestination).type === "ssh"));
+  // Restic jobs have no destination, and their maintenance jobs no source either.
+  const ssh = flow.nodes.some((n) => n.type === TYPES.job && ((n.source as JobSource | undefined)?.type === "ssh" || (n.destination as JobDestination | undefined)?.type === "ssh"));
   if (ssh) warnings.push("Highball did not check SSH host keys; the imported ssh jobs accept a host's key the first time they connect and check it from then on (see each job's Validate dialog)");
   return { nodes: flow.nodes, warnings, deletedJobs };
 }

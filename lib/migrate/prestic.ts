@@ -34,6 +34,11 @@ function profileOptions(name: string, values: Record<string, string>, warnings: 
     if (canon === "password-keyring") {
       warnings.push(`profile "${name}" takes its password from PRestic's OS keyring ("${text}"), which Node-RED cannot read: enter the password in the profile`);
     }
+    // restic takes no password as a flag, and the runtime refuses such flags: only a secret would be carried over.
+    if (canon.startsWith("flag.") && /pass/i.test(canon.slice(5))) {
+      warnings.push(`${key} in profile "${name}" was not imported: a password never goes on restic's command line or into the flow; use the profile's password (a credential), password-file or password-command`);
+      continue;
+    }
     if (canon.startsWith("env.") && isSecretEnvName(canon.slice(4))) {
       warnings.push(`${key} in profile "${name}" looks like a secret and was not imported (secrets never go into the flow): set it in Node-RED's own environment instead`);
       continue;
@@ -53,7 +58,18 @@ function profileOptions(name: string, values: Record<string, string>, warnings: 
       continue;
     }
     const kind = OPTIONS[canon]?.kind;
-    options[key] = kind === "list" ? splitWords(text, { what: key }) : text;
+    let value: unknown = kind === "list" ? splitWords(text, { what: key }) : text;
+    if (canon === "option") {
+      // An extended option named like a secret (s3.secret-key=...) stays out of the flow, as env.* secrets do.
+      const list = value as string[];
+      const kept = list.filter((kv) => !isSecretEnvName(kv.split("=")[0]!));
+      if (kept.length < list.length) {
+        warnings.push(`option ${list.filter((kv) => !kept.includes(kv)).map((kv) => kv.split("=")[0]).join(", ")} in profile "${name}" looks like a secret and was not imported: set it in Node-RED's own environment instead`);
+        if (!kept.length) continue;
+        value = kept;
+      }
+    }
+    options[key] = value;
   }
   return options;
 }
