@@ -353,19 +353,26 @@ function argvFromLog(file) {
   return line.slice(2).match(/"(?:[^"\\]|\\.)*"|\S+/g).map((w) => (w.startsWith('"') ? JSON.parse(w) : w));
 }
 
+/**
+ * Like `setsid rsync ... >log 2>&1`: the tool writes its log itself, nothing in between, in a
+ * session of its own as the product starts it (a run owns its process group). With the kernel's
+ * autogroup scheduling a session is a CPU-share group, so both sides get the same share
+ * (bench/restic found the difference measurable on a busy machine).
+ */
 function rawRun(argv, logFile) {
   return new Promise((resolve, reject) => {
-    // Like `rsync ... >log 2>&1`: the tool writes its log itself, nothing in between.
     const fd = fs.openSync(logFile, "w");
     const kids0 = childrenCpuMs();
     const t0 = performance.now();
-    const p = spawn(argv[0], argv.slice(1), { stdio: ["ignore", fd, fd] });
+    const p = spawn(argv[0], argv.slice(1), { stdio: ["ignore", fd, fd], detached: true });
     fs.closeSync(fd);
     started.add(p.pid);
+    groups.add(p.pid);
     p.once("error", reject);
     p.once("exit", (code, signal) => {
       const ms = performance.now() - t0;
       started.delete(p.pid);
+      groups.delete(p.pid);
       if (code !== 0) reject(new Error(`raw rsync ended with ${signal || `exit ${code}`}: ${fs.readFileSync(logFile, "utf8").slice(-2000)}`));
       else resolve({ ms, rsyncCpuMs: childrenCpuMs() - kids0 });
     });

@@ -166,9 +166,34 @@ const EXIT_SENTENCES: Record<number, string> = {
   35: "rsync timed out while waiting for the daemon's connection",
 };
 
+/** --itemize-changes: YXcstpoguax, a space, the name (update type, then file type). */
+const ITEM_FIRST = new Set([..."<>ch.*"].map((ch) => ch.charCodeAt(0)));
+const ITEM_TYPE = new Set([..."fdLDS"].map((ch) => ch.charCodeAt(0)));
+
+/** One --info=progress2 line, or null when the line is something else. */
+function parseProgress(line: string): Progress | null {
+  const m = PROGRESS.exec(line);
+  if (!m) return null;
+  const bytesDone = num(m[1]!);
+  const percent = Number(m[2]);
+  const rate = Number(m[3]!.replace(/,/g, "")) * (UNITS[m[4]!] ?? 1);
+  const eta = Number(m[5]) * 3600 + Number(m[6]) * 60 + Number(m[7]);
+  const filesTotal = m[10] ? Number(m[10]) : null;
+  const filesDone = m[9] && filesTotal !== null ? filesTotal - Number(m[9]) : null;
+  return {
+    percent,
+    bytesDone,
+    bytesTotal: percent > 0 ? Math.round((bytesDone * 100) / percent) : null,
+    filesDone,
+    filesTotal,
+    rate,
+    etaSeconds: eta,
+  };
+}
+
 /** Reads rsync's --info=progress2, --itemize-changes and --stats output. */
 export class RsyncParser implements OutputParser {
-  private progress: Progress | null = null;
+  private lastProgress: string | null = null;
   private readonly stats: Record<string, number> = {};
   private readonly errors: string[] = [];
   private itemized = 0;
@@ -177,23 +202,17 @@ export class RsyncParser implements OutputParser {
   constructor(private readonly roots: string[]) {}
 
   stdout(line: string): void {
-    const m = PROGRESS.exec(line);
-    if (m) {
-      const bytesDone = num(m[1]!);
-      const percent = Number(m[2]);
-      const rate = Number(m[3]!.replace(/,/g, "")) * (UNITS[m[4]!] ?? 1);
-      const eta = Number(m[5]) * 3600 + Number(m[6]) * 60 + Number(m[7]);
-      const filesTotal = m[10] ? Number(m[10]) : null;
-      const filesDone = m[9] && filesTotal !== null ? filesTotal - Number(m[9]) : null;
-      this.progress = {
-        percent,
-        bytesDone,
-        bytesTotal: percent > 0 ? Math.round((bytesDone * 100) / percent) : null,
-        filesDone,
-        filesTotal,
-        rate,
-        etaSeconds: eta,
-      };
+    // progress2 redraws its line after every file (20,000 lines for 20,000 files) but only two a
+    // second are shown: keep the newest raw line, parse it when progress is taken. Its numbers
+    // are right-aligned, so it begins with a space; no stats or itemize line does.
+    if (line.charCodeAt(0) === 32) {
+      this.lastProgress = line;
+      return;
+    }
+    // Itemized lines are nearly all the rest of a verbose run: count them before any regex.
+    const c = line.charCodeAt(0);
+    if (ITEM_FIRST.has(c) && line.charCodeAt(11) === 32 && ITEM_TYPE.has(line.charCodeAt(1))) {
+      this.itemized++;
       return;
     }
     const s = /^(Number of files|Number of created files|Number of deleted files|Number of regular files transferred|Total file size|Total transferred file size|Literal data|Matched data|Total bytes sent|Total bytes received): ([\d,]+)(?: \(reg: ([\d,]+))?/.exec(line);
@@ -202,7 +221,7 @@ export class RsyncParser implements OutputParser {
       if (s[3]) this.stats[`${s[1]} (reg)`] = num(s[3]);
       return;
     }
-    if (/^[<>ch.*][fdLDS][ .+?a-zA-Z]{9}\s/.test(line) || line.startsWith("*deleting")) this.itemized++;
+    if (line.startsWith("*deleting")) this.itemized++;
   }
 
   stderr(line: string): void {
@@ -213,9 +232,9 @@ export class RsyncParser implements OutputParser {
   }
 
   takeProgress(): Progress | null {
-    const p = this.progress;
-    this.progress = null;
-    return p;
+    const line = this.lastProgress;
+    this.lastProgress = null;
+    return line === null ? null : parseProgress(line);
   }
 
   private runStats(): RunStats {

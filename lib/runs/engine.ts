@@ -1,9 +1,9 @@
 import { EventEmitter } from "node:events";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
-import { appendFileSync, openSync, closeSync, fstatSync } from "node:fs";
+import { appendFileSync, openSync, closeSync, fstatSync, mkdirSync } from "node:fs";
 import { LogFollower } from "./follow";
-import { ensureDir } from "../util/fsx";
+import { ensureDir, DIR_MODE, FILE_MODE } from "../util/fsx";
 import type { Job } from "../job/schema";
 import type { OutputParser, Outcome, ProcessPlan, Progress, RunStats } from "../engines/types";
 import { emptyStats } from "../engines/types";
@@ -121,7 +121,11 @@ export class ActiveRun extends EventEmitter {
 
   private async execute(): Promise<RunRecord> {
     const { req, engine } = this;
-    await ensureDir(engine.history.logsDir);
+    // A microtask, so start() registers the run (and its listeners attach) before it spawns.
+    await null;
+    // Synchronous: an mkdir of a folder that exists is one cheap system call, not a trip
+    // through the thread pool before every run.
+    mkdirSync(engine.history.logsDir, { recursive: true, mode: DIR_MODE });
     const secrets = req.steps.flatMap((s) => s.plan.secrets ?? []);
     const log = new RunLog(join(engine.history.logsDir, this.logFile), secrets);
     this.log = log;
@@ -210,8 +214,13 @@ export class ActiveRun extends EventEmitter {
     let follower: LogFollower | null = null;
     let fd: number | undefined;
     if (plan.directOutput) {
-      await log.flush();
-      fd = openSync(log.file, "a");
+      fd = openSync(log.file, "a", FILE_MODE);
+      try {
+        if (!log.flushInto(fd)) await log.flush();
+      } catch (err) {
+        closeSync(fd);
+        throw err;
+      }
       follower = new LogFollower(log.file, fstatSync(fd).size, (line, transient) => onLine("stdout", line, transient));
     }
     const proc = spawnPlan(plan, (stream, line, transient) => {

@@ -1,7 +1,7 @@
 import { promises as fsp } from "node:fs";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { readJson, writeJson, ensureDir } from "../util/fsx";
+import { readJson, readJsonSync, writeJson, writeAtomicSync, ensureDir } from "../util/fsx";
 import { type RunRecord, type Retention, defaultRetention } from "./types";
 
 interface HistoryFile { key: string; name: string; runs: RunRecord[] }
@@ -60,13 +60,15 @@ export class History {
   async add(record: RunRecord, now = Date.now()): Promise<void> {
     await this.index();
     await this.serial(async () => {
+      // Synchronous on purpose: one small file at a run's end, where nine trips through the
+      // thread pool (read, temp write, rename) cost more than the blocking (bench/rsync).
       const file = this.file(record.jobId);
-      const h = await readJson<HistoryFile>(file, { key: record.jobId, name: record.job, runs: [] });
+      const h = readJsonSync<HistoryFile>(file, { key: record.jobId, name: record.job, runs: [] });
       h.name = record.job;
       h.runs.unshift(record);
       this.byRun.set(record.runId, record.jobId);
       await this.prune(h, now);
-      await writeJson(file, h);
+      writeAtomicSync(file, JSON.stringify(h, null, 1) + "\n");
     });
   }
 

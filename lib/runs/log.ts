@@ -1,4 +1,4 @@
-import { createWriteStream, type WriteStream } from "node:fs";
+import { createWriteStream, writeSync, type WriteStream } from "node:fs";
 import { FILE_MODE } from "../util/fsx";
 
 /** Local time as PRestic names its logs: YYYY.MM.DD_HH.MM */
@@ -72,6 +72,21 @@ export class RunLog {
       if (!this.out.writableNeedDrain) this.out.write("", () => resolve());
       else this.out.once("drain", () => this.out.write("", () => resolve()));
     });
+  }
+
+  /**
+   * Writes what is gathered straight to `fd` (the same file, opened for appending) when
+   * nothing is in flight on the stream, so a tool can start writing after it without waiting
+   * for a round trip through the thread pool. False when the stream is busy: use flush().
+   */
+  flushInto(fd: number): boolean {
+    if (this.out.writableLength > 0) return false;
+    if (this.timer) { clearTimeout(this.timer); this.timer = null; }
+    const chunk = this.parts.join("");
+    this.parts = [];
+    this.bytes = 0;
+    if (chunk) writeSync(fd, chunk);
+    return true;
   }
 
   /** A promise while the file is behind, for the process to pause its output. */

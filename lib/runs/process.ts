@@ -41,15 +41,24 @@ export class LineSplitter {
   push(chunk: string): void {
     let text = this.rest + chunk;
     let start = 0;
-    for (let i = 0; i < text.length; i++) {
-      const c = text.charCodeAt(i);
-      if (c !== 10 && c !== 13) continue;
-      const crlf = c === 13 && text.charCodeAt(i + 1) === 10;
+    // indexOf scans natively: a verbose rsync writes megabytes of short lines a second.
+    let lf = text.indexOf("\n");
+    let cr = text.indexOf("\r");
+    for (;;) {
+      if (lf < 0 && cr < 0) break;
+      if (cr < 0 || (lf >= 0 && lf < cr)) {
+        this.sink(this.stream, text.slice(start, lf), false);
+        start = lf + 1;
+        lf = text.indexOf("\n", start);
+        continue;
+      }
       // A CR at the very end may be the first half of CRLF: wait for the next chunk.
-      if (c === 13 && i === text.length - 1) break;
-      this.sink(this.stream, text.slice(start, i), c === 13 && !crlf);
-      if (crlf) i++;
-      start = i + 1;
+      if (cr === text.length - 1) break;
+      const crlf = lf === cr + 1;
+      this.sink(this.stream, text.slice(start, cr), !crlf);
+      start = crlf ? lf + 1 : cr + 1;
+      if (crlf) lf = text.indexOf("\n", start);
+      cr = text.indexOf("\r", start);
     }
     text = text.slice(start);
     if (text.length > MAX_LINE) {
