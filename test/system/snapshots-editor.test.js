@@ -38,21 +38,11 @@ async function launchBrowser() {
   return context;
 }
 
-/**
- * Until package.json lists the plugin, a user dir gets a one-plugin module that loads it from
- * this checkout's dist/, the way Node-RED loads any installed plugin.
- */
+/** A user dir of its own: the package (linked by startNodeRed) brings the plugin, as package.json lists it. */
 function userDirWithPlugin(major) {
-  const dir = util.tmpDir(`node-red-${major}-snap`);
   const pkg = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8"));
-  if (pkg["node-red"].plugins && pkg["node-red"].plugins[PLUGIN]) return dir;
-  const mod = path.join(dir, "node_modules", "highball-snapshots-e2e");
-  fs.mkdirSync(mod, { recursive: true });
-  const built = path.join(root, "dist", "plugins", PLUGIN);
-  fs.writeFileSync(path.join(mod, "package.json"), JSON.stringify({ name: "highball-snapshots-e2e", version: "0.0.0", "node-red": { version: ">=4.0.0", plugins: { [PLUGIN]: `${PLUGIN}.js` } } }));
-  fs.writeFileSync(path.join(mod, `${PLUGIN}.js`), `module.exports = require(${JSON.stringify(path.join(built, `${PLUGIN}.js`))});\n`);
-  fs.copyFileSync(path.join(built, `${PLUGIN}.html`), path.join(mod, `${PLUGIN}.html`));
-  return dir;
+  assert.ok(pkg["node-red"].plugins && pkg["node-red"].plugins[PLUGIN], `package.json does not list the ${PLUGIN} plugin`);
+  return util.tmpDir(`node-red-${major}-snap`);
 }
 
 function zipNames(buf) {
