@@ -37,9 +37,30 @@ function sets() {
   return out;
 }
 
+/** i18next's plural suffixes: `t("x", { count })` looks up `x_one`, `x_other`, … */
+const PLURAL = /_(zero|one|two|few|many|other)$/;
+/** Whether a lookup of `key` finds a text: the key itself, or its plural forms. */
+const resolves = (en, key) => en.has(key) || en.has(`${key}_other`);
+
+/**
+ * The keys a plugin's editor script asks for: through its helper `t("key", …)` (which prefixes
+ * the plugin's namespace) or `RED._("<namespace>:key", …)`. A key ending in "." is the start of
+ * a computed one (`t("status." + s)`) and comes back as "<prefix>*".
+ */
+function pluginKeys(html, namespace) {
+  const asked = new Set();
+  const add = (k) => asked.add(k.endsWith(".") ? `${k}*` : k);
+  for (const m of html.matchAll(/(?<![\w.$])t\(\s*["']([^"']+)["']/g)) add(m[1]);
+  const ns = namespace.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+  for (const m of html.matchAll(new RegExp(`RED\\._\\(\\s*["']${ns}:([^"']+)["']`, "g"))) add(m[1]);
+  return asked;
+}
+
 describe("message catalogues", function () {
   const all = sets();
-  const nodeTypes = Object.keys(JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8"))["node-red"].nodes);
+  const pkg = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8"));
+  const nodeTypes = Object.keys(pkg["node-red"].nodes);
+  const plugins = Object.keys(pkg["node-red"].plugins || {});
 
   it("every node of the package has an en-US and a German catalogue", function () {
     for (const type of nodeTypes) {
@@ -92,6 +113,69 @@ describe("message catalogues", function () {
         } else if (!en.has(key)) {
           problems.push(`${type}: ${key}`);
         }
+      }
+    }
+    assert.deepEqual(problems, []);
+  });
+
+  it("every plugin of the package has an en-US and a German catalogue", function () {
+    assert.ok(plugins.length > 0, "package.json lists no plugins");
+    for (const name of plugins) {
+      const s = all.find((x) => x.group === "plugins" && x.name === name);
+      assert.ok(s, `plugins/${name} has locales/`);
+      for (const lang of ["en-US", "de"]) assert.ok(fs.existsSync(path.join(s.locales, lang, `${name}.json`)), `${name}: locales/${lang}/${name}.json`);
+    }
+  });
+
+  // Node-RED loads a plugin's catalogue under the plugin's id, <module>/<plugin>
+  // (@node-red/registry loader.js, loadNodeLocales): the script must ask in that namespace.
+  it("every catalogue key a plugin's editor script asks for exists in en-US, in the plugin's namespace", function () {
+    const problems = [];
+    for (const name of plugins) {
+      const namespace = `${pkg.name}/${name}`;
+      const html = fs.readFileSync(path.join(root, "plugins", name, `${name}.html`), "utf8");
+      if (!html.includes(`var NS = "${namespace}";`)) problems.push(`${name}: NS is not "${namespace}"`);
+      if (!/function t\(key, opts\) \{ return RED\._\(NS \+ ":" \+ key, opts\); \}/.test(html)) problems.push(`${name}: no t() helper over NS`);
+      const en = leaves(JSON.parse(fs.readFileSync(path.join(root, "plugins", name, "locales", "en-US", `${name}.json`), "utf8")));
+      const asked = pluginKeys(html, namespace);
+      if (asked.size === 0) problems.push(`${name}: asks for no key`);
+      for (const key of asked) {
+        if (key.endsWith(".*")) {
+          const prefix = key.slice(0, -1);
+          if (![...en.keys()].some((k) => k.startsWith(prefix))) problems.push(`${name}: no key under ${prefix}`);
+        } else if (!resolves(en, key)) {
+          problems.push(`${name}: ${key}`);
+        }
+      }
+      // And the other way round: a key no script asks for is a leftover (or a typo on one side).
+      const prefixes = [...asked].filter((k) => k.endsWith(".*")).map((k) => k.slice(0, -1));
+      for (const k of en.keys()) {
+        const used = asked.has(k) || asked.has(k.replace(PLURAL, "")) || prefixes.some((p) => k.startsWith(p));
+        if (!used) problems.push(`${name}: en-US has ${k}, which the script never asks for`);
+      }
+      // A plural key needs its "one" and "other" forms.
+      for (const k of en.keys()) {
+        if (PLURAL.test(k)) for (const form of ["one", "other"]) if (!en.has(k.replace(PLURAL, `_${form}`))) problems.push(`${name}: ${k} without _${form}`);
+      }
+    }
+    assert.deepEqual(problems, []);
+  });
+
+  // The scripts build their DOM in code: words put on screen straight from a string literal
+  // would stay English in every language.
+  it("a plugin's editor script puts no literal words on screen", function () {
+    const problems = [];
+    const screen = [
+      /(?:\.text|createTextNode|RED\.notify|notify)\(\s*"((?:[^"\\]|\\.)*)"/g,
+      /\.attr\(\s*"(?:title|placeholder|aria-label)"\s*,\s*"((?:[^"\\]|\\.)*)"/g,
+      /\b(?:label|name|title|text)\s*:\s*"((?:[^"\\]|\\.)*)"/g,
+      /<(?:label|button|span|div|h4|p|option)\b[^<>]*>([^<>"'\n]*[A-Za-z]{2,}[^<>"'\n]*)</g,
+    ];
+    for (const name of plugins) {
+      const html = fs.readFileSync(path.join(root, "plugins", name, `${name}.html`), "utf8");
+      const script = html.slice(html.indexOf("<script"));
+      for (const re of screen) {
+        for (const m of script.matchAll(re)) if (/[A-Za-z]{2,}/.test(m[1])) problems.push(`${name}: ${m[0]}`);
       }
     }
     assert.deepEqual(problems, []);
