@@ -1,7 +1,8 @@
 "use strict";
 // The "Backups" sidebar tab in a real editor: headless Chromium against a real Node-RED 4.1 and
 // 5.x with the demo flow. It runs a job, sees its result and history, reads its log, follows a
-// running job's log live, cancels a run, and shows a job named like an XSS probe as plain text.
+// running job's log live, cancels a run, shows a job named like an XSS probe as plain text, and
+// speaks German when the editor's language is German.
 // Screenshots go to test/artifacts/ (ignored by git).
 const assert = require("node:assert/strict");
 const fs = require("node:fs");
@@ -255,6 +256,37 @@ for (const major of [4, 5]) {
       assert.equal(await job("hb-slow-job").locator(".highball-sb-runs tr").first().getAttribute("data-run-id"), runs[0].runId);
       await shot("tab");
       assert.deepEqual(dialogs, [], "a dialog opened");
+      assert.deepEqual(errors.filter((e) => /highball/i.test(e)), []);
+    });
+
+    it("speaks German when the editor's language is German: the plugins' catalogues load under their ids", async function () {
+      // What the editor fetches before it runs the plugins' scripts (RED.i18n.loadPluginCatalogs):
+      // each plugin's catalogue keyed by its id, <module>/<plugin>.
+      const de = (await red.get("plugins/messages?lng=de")).json;
+      assert.equal(de["@highball/node-red-backup/highball-sidebar"].tab.label, "Sicherungen");
+      assert.equal(de["@highball/node-red-backup/highball-snapshots"].restore.dryRun, "Probelauf");
+      assert.equal(de["@highball/node-red-backup/highball-import"].dialog.convert, "Umwandeln");
+      assert.equal((await red.get("plugins/messages?lng=en-US")).json["@highball/node-red-backup/highball-sidebar"].tab.label, "Backups");
+      // The editor's own language setting (View > Language keeps it in localStorage, ahead of the
+      // browser's language); Node-RED reads it as the editor loads.
+      await page.evaluate(() => localStorage.setItem("editor-language", "de"));
+      try {
+        await page.reload();
+        await page.waitForSelector("#red-ui-workspace-chart", { timeout: 60000 });
+        await page.waitForFunction(() => window.RED && RED.sidebar && RED.sidebar.containsTab && RED.sidebar.containsTab("highball-backups"), null, { timeout: 30000 });
+        assert.equal(await page.evaluate(() => RED.i18n.lang()), "de");
+        assert.equal((await page.locator("#menu-item-view-menu-highball-backups").textContent()).trim(), "Sicherungen");
+        if (major === 5) assert.equal(await page.locator('button[data-tab-id="highball-backups"]').getAttribute("aria-label"), "Sicherungen");
+        assert.equal((await page.locator("#menu-item-highball-import").textContent()).trim(), "Highball-/PRestic-Konfiguration importieren…");
+        await page.evaluate(() => RED.sidebar.show("highball-backups"));
+        await lastStatus("hb-demo-job").waitFor({ state: "visible", timeout: 15000 });
+        assert.equal(await lastStatus("hb-demo-job").textContent(), "erfolgreich");
+        assert.equal((await job("hb-demo-job").locator(".highball-sb-run").textContent()).trim(), "Jetzt ausführen");
+        assert.match(await job("hb-demo-job").locator(".highball-sb-next").textContent(), /^nächster Lauf: \S/);
+        await shot("german");
+      } finally {
+        await page.evaluate(() => localStorage.removeItem("editor-language"));
+      }
       assert.deepEqual(errors.filter((e) => /highball/i.test(e)), []);
     });
   });
