@@ -483,7 +483,7 @@ function profileSummary(file, top = 20) {
 async function main() {
   const quick = arg("quick", false) === true;
   const files = Number(arg("files", quick ? 2000 : 20000));
-  const repeat = Number(arg("repeat", quick ? 3 : 7));
+  const repeat = Number(arg("repeat", quick ? 3 : 15));
   const profile = arg("profile", false) === true;
   const decomp = arg("decompose", false) === true;
   if (!(files > 0) || !(repeat > 0)) {

@@ -543,7 +543,7 @@ async function main() {
   const quick = arg("quick", false) === true;
   const files = Number(arg("files", quick ? 2000 : 20000));
   const big = Number(arg("big", quick ? 20000 : 200000));
-  const repeat = Number(arg("repeat", quick ? 3 : 7));
+  const repeat = Number(arg("repeat", quick ? 3 : 21));
   const profile = arg("profile", false) === true;
   const decomp = arg("decompose", false) === true;
   if (!(files > 0) || !(big > 0) || !(repeat > 0)) {
