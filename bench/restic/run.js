@@ -9,7 +9,7 @@
 //   (a) the first backup of a tree of small files into an empty repository, and
 //   (b) a backup of the same tree, unchanged, into a repository that already has it.
 //
-//   node bench/restic/run.js [--files 20000] [--repeat 7] [--quick] [--profile] [--decompose] [--tree-dir DIR]
+//   node bench/restic/run.js [--files 20000] [--repeat 15] [--quick] [--profile] [--decompose] [--tree-dir DIR]
 //
 // The tree, the repositories and their caches go to /dev/shm (tmpfs) unless --tree-dir says
 // otherwise: a faster disk makes raw restic faster, so the pipeline's share is larger (a

@@ -8,7 +8,7 @@
 //   2. the Node-RED process's RSS growth and event-loop delay p99 while rsync lists a large
 //      tree verbosely (--itemize-changes from the product, -v from the node's extra args).
 //
-//   node bench/rsync/run.js [--files 20000] [--big 200000] [--repeat 7] [--quick] [--profile]
+//   node bench/rsync/run.js [--files 20000] [--big 200000] [--repeat 21] [--quick] [--profile]
 //                         [--decompose] [--tree-dir DIR]
 //
 // The trees go to /dev/shm (tmpfs) unless --tree-dir says otherwise: on VM disks where creating
