@@ -1,4 +1,4 @@
-import { promises as fsp, createReadStream } from "node:fs";
+import { promises as fsp, createReadStream, openSync, fstatSync, readSync, closeSync } from "node:fs";
 import { StringDecoder } from "node:string_decoder";
 
 /** A byte range of a log: what the viewer pages through, however large the file. */
@@ -23,25 +23,56 @@ export async function tailLines(file: string, n: number): Promise<string[]> {
   const fh = await fsp.open(file, "r");
   try {
     const size = (await fh.stat()).size;
-    const block = 64 * 1024;
-    let pos = size;
-    let chunks: Buffer[] = [];
-    let newlines = 0;
-    while (pos > 0 && newlines <= want) {
-      const len = Math.min(block, pos);
-      pos -= len;
-      const buf = Buffer.alloc(len);
-      await fh.read(buf, 0, len, pos);
-      for (const b of buf) if (b === 10) newlines++;
-      chunks = [buf, ...chunks];
+    const chunks: Buffer[] = [];
+    for (let pos = size, newlines = 0; pos > 0 && newlines <= want;) {
+      const buf = Buffer.allocUnsafe(Math.min(TAIL_BLOCK, pos));
+      pos -= buf.length;
+      await fh.read(buf, 0, buf.length, pos);
+      newlines += countLF(buf);
+      chunks.unshift(buf);
     }
-    const lines = Buffer.concat(chunks).toString("utf8").split("\n");
-    if (lines[lines.length - 1] === "") lines.pop();
-    // A progress line redrawn with carriage returns shows as its last state, as on a terminal.
-    return lines.slice(-want).map((l) => (l.includes("\r") ? l.split("\r").filter((x) => x.trim()).pop() ?? "" : l));
+    return lastLines(chunks, want);
   } finally {
     await fh.close();
   }
+}
+
+/**
+ * tailLines at once, for the few lines a result message carries at a run's end: one or two
+ * small reads cost less than the thread-pool trips the run would wait on.
+ */
+export function tailLinesSync(file: string, n: number): string[] {
+  const want = Math.max(0, Math.min(n, 1000));
+  if (!want) return [];
+  const fd = openSync(file, "r");
+  try {
+    const chunks: Buffer[] = [];
+    for (let pos = fstatSync(fd).size, newlines = 0; pos > 0 && newlines <= want;) {
+      const buf = Buffer.allocUnsafe(Math.min(TAIL_BLOCK, pos));
+      pos -= buf.length;
+      readSync(fd, buf, 0, buf.length, pos);
+      newlines += countLF(buf);
+      chunks.unshift(buf);
+    }
+    return lastLines(chunks, want);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const TAIL_BLOCK = 64 * 1024;
+
+function countLF(buf: Buffer): number {
+  let n = 0;
+  for (let i = buf.indexOf(10); i >= 0; i = buf.indexOf(10, i + 1)) n++;
+  return n;
+}
+
+function lastLines(chunks: Buffer[], want: number): string[] {
+  const lines = Buffer.concat(chunks).toString("utf8").split("\n");
+  if (lines[lines.length - 1] === "") lines.pop();
+  // A progress line redrawn with carriage returns shows as its last state, as on a terminal.
+  return lines.slice(-want).map((l) => (l.includes("\r") ? l.split("\r").filter((x) => x.trim()).pop() ?? "" : l));
 }
 
 /**
