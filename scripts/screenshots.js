@@ -16,8 +16,8 @@ const { spawnSync } = require("node:child_process");
 const root = path.resolve(__dirname, "..");
 const util = require(path.join(root, "test", "fixtures", "util"));
 const { startNodeRed, waitForJob, demoSetup } = require(path.join(root, "test", "support", "node-red-process"));
+const { launchBrowser } = require(path.join(root, "test", "support", "browser"));
 
-const CHROMIUM = "/usr/bin/chromium";
 const outArg = process.argv.indexOf("--out");
 const out = path.resolve(root, outArg > 0 ? process.argv[outArg + 1] : path.join("docs", "images"));
 
@@ -32,7 +32,6 @@ async function runJob(red, id) {
 }
 
 async function main() {
-  if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run scripts/install-tools.sh`);
   const demo = demoSetup({ files: 36, size: 48 * 1024 });
   // The demo's restic repository, as `npm start` makes it.
   const pw = path.join(demo.data, "restic-password");
@@ -52,15 +51,7 @@ async function main() {
       if (i > 0) await runJob(red, "hb-demo-rjob");
     }
 
-    const { chromium } = require("playwright-core");
-    const profile = util.tmpDir("chromium-profile");
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM, headless: true, viewport: { width: 1440, height: 860 },
-      args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
-    const mine = util.processesMatching((p) => p.cmdline.some((a) => a === `--user-data-dir=${profile}`));
-    const pids = new Set(mine.map((p) => p.pid));
-    for (const p of mine) if (!pids.has(p.ppid)) util.track(p.pid, "chromium");
+    context = await launchBrowser({ viewport: { width: 1440, height: 860 } });
     const page = context.pages()[0] || await context.newPage();
     await page.goto(red.url);
     await page.waitForSelector("#red-ui-workspace-chart", { timeout: 60000 });

@@ -9,8 +9,8 @@ const fs = require("node:fs");
 const path = require("node:path");
 const util = require("../fixtures/util");
 const { startNodeRed, waitForJob, demoSetup, root } = require("../support/node-red-process");
+const { launchBrowser } = require("../support/browser");
 
-const CHROMIUM = "/usr/bin/chromium";
 const artifacts = path.join(root, "test", "artifacts");
 const XSS = "<img src=x onerror=alert(1)>";
 
@@ -18,22 +18,6 @@ after(async function () {
   await util.stopAll();
 });
 
-/** Chromium with a profile in a tracked temp dir: removed afterwards, its PID stopped even if the test dies. */
-async function launchBrowser() {
-  const { chromium } = require("playwright-core");
-  const profile = util.tmpDir("chromium-profile");
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport: { width: 1400, height: 900 },
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
-  // The browser's own process is the one whose parent is not a chromium of this profile.
-  const mine = util.processesMatching((p) => p.cmdline.some((a) => a === `--user-data-dir=${profile}`));
-  const pids = new Set(mine.map((p) => p.pid));
-  for (const p of mine) if (!pids.has(p.ppid)) util.track(p.pid, "chromium");
-  return { context, profile };
-}
 
 for (const major of [4, 5]) {
   describe(`the Backups sidebar tab in a real Node-RED ${major} editor`, function () {
@@ -43,7 +27,6 @@ for (const major of [4, 5]) {
     const errors = [];
 
     before(async function () {
-      if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install chromium (scripts/install-tools.sh)`);
       demo = demoSetup();
       const slowSrc = path.join(demo.data, "slow");
       fs.mkdirSync(slowSrc);
@@ -69,7 +52,7 @@ for (const major of [4, 5]) {
       red = await startNodeRed({ major, flows });
       await waitForJob(red, "hb-demo-job");
       fs.mkdirSync(artifacts, { recursive: true });
-      ({ context: browser } = await launchBrowser());
+      browser = await launchBrowser();
       page = browser.pages()[0] || await browser.newPage();
       page.on("dialog", (d) => { dialogs.push(d.message()); void d.dismiss(); });
       page.on("pageerror", (e) => errors.push(e.message));
@@ -315,7 +298,7 @@ describe("the Backups sidebar tab for a read-only user, behind adminAuth (Node-R
       return j && j.last ? j : null;
     }, { timeout: 30000, what: "the admin's run to end" });
     runId = job.last.runId;
-    ({ context: browser } = await launchBrowser());
+    browser = await launchBrowser();
     page = browser.pages()[0] || await browser.newPage();
     page.on("response", (r) => { if (/\/highball\//.test(r.url()) && r.status() >= 400) refused.push(`${r.status()} ${r.url()}`); });
   });

@@ -11,44 +11,15 @@ const path = require("node:path");
 const util = require("../fixtures/util");
 const { initResticRepo, restic } = require("../fixtures/restic");
 const { startNodeRed, root } = require("../support/node-red-process");
+const { launchBrowser } = require("../support/browser");
 
-const CHROMIUM = "/usr/bin/chromium";
 const artifacts = path.join(root, "test", "artifacts");
-const pkg = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8"));
 
 after(async function () {
   await util.stopAll();
 });
 
-/**
- * The plugin is loaded from package.json's node-red.plugins. Until that lists it, a tiny module
- * in the user dir declares it instead: its .js requires the built plugin, its .html is a copy.
- */
-function providePlugin(userDir) {
-  if (Object.values(pkg["node-red"].plugins ?? {}).some((f) => /highball-import\.js$/.test(f))) return;
-  const dir = path.join(userDir, "node_modules", "highball-import-under-test");
-  fs.mkdirSync(dir, { recursive: true });
-  const built = path.join(root, "dist", "plugins", "highball-import");
-  fs.writeFileSync(path.join(dir, "package.json"), JSON.stringify({ name: "highball-import-under-test", version: "0.0.0", "node-red": { version: ">=4.0.0", plugins: { "highball-import": "highball-import.js" } } }));
-  fs.writeFileSync(path.join(dir, "highball-import.js"), `module.exports = require(${JSON.stringify(path.join(built, "highball-import.js"))});\n`);
-  fs.copyFileSync(path.join(built, "highball-import.html"), path.join(dir, "highball-import.html"));
-}
 
-/** Chromium with a profile in a tracked temp dir: removed afterwards, its PID stopped even if the test dies. */
-async function launchBrowser() {
-  const { chromium } = require("playwright-core");
-  const profile = util.tmpDir("chromium-profile");
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport: { width: 1400, height: 900 },
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
-  const mine = util.processesMatching((p) => p.cmdline.some((a) => a === `--user-data-dir=${profile}`));
-  const pids = new Set(mine.map((p) => p.pid));
-  for (const p of mine) if (!pids.has(p.ppid)) util.track(p.pid, "chromium");
-  return context;
-}
 
 for (const major of [4, 5]) {
   describe(`importing a Highball or PRestic config in a real Node-RED ${major} editor`, function () {
@@ -57,11 +28,9 @@ for (const major of [4, 5]) {
     const errors = [];
 
     before(async function () {
-      if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install chromium (scripts/install-tools.sh)`);
       repo = await initResticRepo();
       data = util.tmpDir("import-data");
       const userDir = util.tmpDir(`node-red-${major}`);
-      providePlugin(userDir);
       red = await startNodeRed({ major, flows: [], userDir, settings: { highball: { dir: path.join(userDir, "highball") } } });
       fs.mkdirSync(artifacts, { recursive: true });
       browser = await launchBrowser();

@@ -11,8 +11,8 @@ const path = require("node:path");
 const util = require("../fixtures/util");
 const { initResticRepo, restic } = require("../fixtures/restic");
 const { startNodeRed, root } = require("../support/node-red-process");
+const { launchBrowser } = require("../support/browser");
 
-const CHROMIUM = "/usr/bin/chromium";
 const artifacts = path.join(root, "test", "artifacts");
 const XSS = "<img src=x onerror=alert(1)>";
 const PLUGIN = "highball-snapshots";
@@ -21,22 +21,6 @@ after(async function () {
   await util.stopAll();
 });
 
-/** Chromium with a profile in a tracked temp dir: removed afterwards, its PID stopped even if the test dies. */
-async function launchBrowser() {
-  const { chromium } = require("playwright-core");
-  const profile = util.tmpDir("chromium-profile");
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    acceptDownloads: true,
-    viewport: { width: 1500, height: 950 },
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
-  const mine = util.processesMatching((p) => p.cmdline.some((a) => a === `--user-data-dir=${profile}`));
-  const pids = new Set(mine.map((p) => p.pid));
-  for (const p of mine) if (!pids.has(p.ppid)) util.track(p.pid, "chromium");
-  return context;
-}
 
 /** A user dir of its own: the package (linked by startNodeRed) brings the plugin, as package.json lists it. */
 function userDirWithPlugin(major) {
@@ -67,7 +51,6 @@ for (const major of [4, 5]) {
     const auth = major === 5;
 
     before(async function () {
-      if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install chromium (scripts/install-tools.sh)`);
       repo = await initResticRepo();
       src = path.join(util.tmpDir("snap-e2e"), "photos");
       fs.mkdirSync(path.join(src, "albums", "2026"), { recursive: true });
@@ -96,7 +79,7 @@ for (const major of [4, 5]) {
         return res.status === 200 && res.json.some((p) => p.id === "cfg-nas");
       }, { timeout: 30000, what: "the profile in GET highball/profiles" });
       fs.mkdirSync(artifacts, { recursive: true });
-      browser = await launchBrowser();
+      browser = await launchBrowser({ viewport: { width: 1500, height: 950 }, acceptDownloads: true });
       page = browser.pages()[0] || await browser.newPage();
       page.on("dialog", (d) => { dialogs.push(d.message()); void d.dismiss(); });
       page.on("pageerror", (e) => errors.push(e.message));
