@@ -60,6 +60,18 @@ export function tailLinesSync(file: string, n: number): string[] {
   }
 }
 
+/**
+ * The log lines a result message carries: a few at once (the run's end waits on them), a long
+ * tail in the background; none when the log is gone.
+ */
+export async function resultTail(file: string, n: number): Promise<string[]> {
+  try {
+    return n <= 1000 ? tailLinesSync(file, n) : await tailLines(file, n);
+  } catch {
+    return [];
+  }
+}
+
 const TAIL_BLOCK = 64 * 1024;
 
 function countLF(buf: Buffer): number {

@@ -4,21 +4,12 @@ import { jobKey } from "../../lib/job/validate";
 import type { Job } from "../../lib/job/schema";
 import type { ActiveRun, StartRequest } from "../../lib/runs/engine";
 import type { RunRecord } from "../../lib/runs/types";
-import { tailLines, tailLinesSync } from "../../lib/runs/logread";
+import { resultTail } from "../../lib/runs/logread";
 
 import { engineOf, payloadOf, progressStatus, resultStatus, afterStart, message } from "./runtime";
 import { mountAdminRoutes } from "../../lib/http/routes";
 
 export type RunMsg = NodeMessageInFlow & { job?: Job; action?: string; run?: unknown };
-
-/** A result's few log lines at once; a long tail (up to 100,000 lines) is read in the background. */
-async function tail(file: string, n: number): Promise<string[]> {
-  try {
-    return n <= 1000 ? tailLinesSync(file, n) : await tailLines(file, n);
-  } catch {
-    return [];
-  }
-}
 
 /** What an engine's node adds to the common run-node behaviour: turning a message into a run. */
 export interface RunNodeSpec {
@@ -90,7 +81,7 @@ export function runNode(RED: NodeAPI, node: Node, spec: RunNodeSpec): void {
         runId: record.runId,
         logFile: record.logFile,
         log: `highball/runs/${record.runId}/log`,
-        logTail: spec.logTail && record.logFile ? await tail(join(engine.history.logsDir, record.logFile), spec.logTail) : [],
+        logTail: spec.logTail && record.logFile ? await resultTail(join(engine.history.logsDir, record.logFile), spec.logTail) : [],
         details: record.details,
       };
       node.status(resultStatus(record));

@@ -6,7 +6,7 @@ const path = require("node:path");
 const { spawn } = require("node:child_process");
 const { Engine } = require("../../dist/lib/runs/engine");
 const { History } = require("../../dist/lib/runs/history");
-const { tailLines, readRange, searchLines } = require("../../dist/lib/runs/logread");
+const { tailLines, tailLinesSync, resultTail, readRange, searchLines } = require("../../dist/lib/runs/logread");
 const { rsyncSteps, RsyncParser } = require("../../dist/lib/engines/rsync");
 const { validateJob } = require("../../dist/lib/job/validate");
 const { tmpDir, makeTree, stopAll, waitFor, processesMatching } = require("../fixtures/util");
@@ -76,6 +76,21 @@ describe("log reading", function () {
     assert.equal(r.text, "line 1\nline 2\n");
     assert.equal(r.size, fs.statSync(file).size);
     assert.deepEqual((await searchLines(file, "NEEDLE")).map((m) => m.line), [50000, 100000, 150000, 200000]);
+  });
+
+  it("gives a result the same tail at once, across block edges and progress redraws, and nothing for a missing log", async function () {
+    const file = path.join(tmpDir("log"), "result.log");
+    const lines = [];
+    for (let i = 1; i <= 3000; i++) lines.push(i % 7 ? `line ${i} ${"x".repeat(i % 90)}` : `  ${i}%\r  ${i + 1}%`);
+    fs.writeFileSync(file, lines.join("\n") + "\n");
+    for (const n of [1, 20, 999, 1000]) {
+      const sync = tailLinesSync(file, n);
+      assert.equal(sync.length, n);
+      assert.deepEqual(sync, await tailLines(file, n));
+      assert.deepEqual(await resultTail(file, n), sync);
+    }
+    assert.deepEqual(await resultTail(file, 2500), await tailLines(file, 2500));
+    assert.deepEqual(await resultTail(path.join(tmpDir("log"), "gone.log"), 20), []);
   });
 });
 
