@@ -169,6 +169,8 @@ const EXIT_SENTENCES: Record<number, string> = {
 /** --itemize-changes: YXcstpoguax, a space, the name (update type, then file type). */
 const ITEM_FIRST = new Set([..."<>ch.*"].map((ch) => ch.charCodeAt(0)));
 const ITEM_TYPE = new Set([..."fdLDS"].map((ch) => ch.charCodeAt(0)));
+/** The first letters of the --stats lines read below. */
+const STATS_FIRST = new Set([..."NTLM"].map((ch) => ch.charCodeAt(0)));
 
 /** One --info=progress2 line, or null when the line is something else. */
 function parseProgress(line: string): Progress | null {
@@ -196,7 +198,6 @@ export class RsyncParser implements OutputParser {
   private lastProgress: string | null = null;
   private readonly stats: Record<string, number> = {};
   private readonly errors: string[] = [];
-  private itemized = 0;
   private vanished = 0;
 
   constructor(private readonly roots: string[]) {}
@@ -209,19 +210,16 @@ export class RsyncParser implements OutputParser {
       this.lastProgress = line;
       return;
     }
-    // Itemized lines are nearly all the rest of a verbose run: count them before any regex.
+    // Itemized lines are nearly all the rest of a verbose run (and stay in the log, unread
+    // when rsync writes the log itself): pass them before any regex.
     const c = line.charCodeAt(0);
-    if (ITEM_FIRST.has(c) && line.charCodeAt(11) === 32 && ITEM_TYPE.has(line.charCodeAt(1))) {
-      this.itemized++;
-      return;
-    }
+    if (ITEM_FIRST.has(c) && line.charCodeAt(11) === 32 && ITEM_TYPE.has(line.charCodeAt(1))) return;
+    if (!STATS_FIRST.has(c)) return; // -v file names, "sending incremental file list", ...
     const s = /^(Number of files|Number of created files|Number of deleted files|Number of regular files transferred|Total file size|Total transferred file size|Literal data|Matched data|Total bytes sent|Total bytes received): ([\d,]+)(?: \(reg: ([\d,]+))?/.exec(line);
     if (s) {
       this.stats[s[1]!] = num(s[2]!);
       if (s[3]) this.stats[`${s[1]} (reg)`] = num(s[3]);
-      return;
     }
-    if (line.startsWith("*deleting")) this.itemized++;
   }
 
   stderr(line: string): void {
@@ -288,7 +286,7 @@ export class RsyncParser implements OutputParser {
 
   finish(exitCode: number | null, signal: string | null): Outcome {
     const stats = this.runStats();
-    const details = { rsync: { ...this.stats }, itemized: this.itemized, vanished: this.vanished };
+    const details = { rsync: { ...this.stats }, vanished: this.vanished };
     if (exitCode === 0) return { status: "success", error: null, stats, details };
     if (exitCode === 23 || exitCode === 24) {
       const missing = this.missingRoots();
