@@ -11,6 +11,7 @@ import { History } from "./history";
 import { Registry, alive, commandLine } from "./registry";
 import { RunLog, logName } from "./log";
 import { spawnPlan, type Spawned } from "./process";
+import { Spawner } from "./spawner";
 import type { RunRecord, RunningEntry, Retention } from "./types";
 import { resolveProfile, type ProfileDef } from "../profile/resolve";
 
@@ -66,6 +67,9 @@ export class ActiveRun extends EventEmitter {
   readonly logFile: string;
   progress: Progress | null = null;
   readonly result: Promise<RunRecord>;
+  /** Settles once the run's history record is on disk; rejects when it could not be written. */
+  readonly saved: Promise<void>;
+  private settleSaved: (written: Promise<void>) => void = () => undefined;
   private proc: Spawned | null = null;
   private stopReason: string | null = null;
   private timedOut = false;
@@ -77,8 +81,10 @@ export class ActiveRun extends EventEmitter {
     this.startedAt = Date.now();
     this.runId = newRunId(this.startedAt);
     this.logFile = logName(this.startedAt, req.job.name, this.runId);
+    this.saved = new Promise<void>((resolve) => { this.settleSaved = resolve; });
+    this.saved.catch(() => undefined);
     this.result = this.execute();
-    this.result.catch(() => undefined);
+    this.result.catch(() => this.settleSaved(Promise.resolve()));
   }
 
   get job(): Job { return this.req.job; }
@@ -189,7 +195,7 @@ export class ActiveRun extends EventEmitter {
     };
     log.write(`# finished ${new Date(finishedAt).toISOString()}: ${status}${this.exitCode !== null ? ` (exit ${this.exitCode})` : ""}${record.error ? `: ${record.error}` : ""}`);
     await log.close();
-    await engine.finished(this, record);
+    this.settleSaved(engine.finished(this, record));
     return record;
   }
 
@@ -212,28 +218,26 @@ export class ActiveRun extends EventEmitter {
     // Direct output: the tool writes into the log file itself, a follower reads it back for
     // the parser. Otherwise every line passes through here and is masked on its way to disk.
     let follower: LogFollower | null = null;
-    let fd: number | undefined;
     if (plan.directOutput) {
-      fd = openSync(log.file, "a", FILE_MODE);
+      // What the run machinery has written so far goes first; the tool appends after it.
+      const fd = openSync(log.file, "a", FILE_MODE);
       try {
         if (!log.flushInto(fd)) await log.flush();
-      } catch (err) {
+        follower = new LogFollower(log.file, fstatSync(fd).size, (line, transient) => onLine("stdout", line, transient));
+      } finally {
         closeSync(fd);
-        throw err;
       }
-      follower = new LogFollower(log.file, fstatSync(fd).size, (line, transient) => onLine("stdout", line, transient));
     }
     const proc = spawnPlan(plan, (stream, line, transient) => {
       if (!transient) log.write(stream === "stderr" ? `! ${line}` : line);
       onLine(stream, line, transient);
-    }, log, fd);
-    if (fd !== undefined) closeSync(fd);
+    }, log, follower ? log.file : undefined);
     follower?.start(PROGRESS_EVERY_MS / 2);
     this.proc = proc;
-    this.engine.registry.update(this.runId, { pid: proc.pid ?? null });
+    void proc.started.then((pid) => { if (pid) this.engine.registry.update(this.runId, { pid }); });
     if (this.stopReason) this.kill();
     const end = await proc.done;
-    await follower?.stop();
+    follower?.stop();
     this.exitCode = end.code;
     if (end.spawnError) return { status: "failed", error: end.spawnError, stats: emptyStats() };
     return parser.finish(end.code, end.signal);
@@ -288,6 +292,7 @@ export class Engine extends EventEmitter {
     this.history = new History(home);
     if (options.retention) this.history.retention = { ...this.history.retention, ...options.retention };
     this.registry = new Registry(home);
+    Spawner.shared()?.warm();
     this.knownHostsFile = join(home, "ssh", "known_hosts");
     this.ready = this.recover();
     this.ready.catch(() => undefined);
@@ -368,15 +373,24 @@ export class Engine extends EventEmitter {
     return true;
   }
 
-  /** Called by a run when it has ended and its log is closed. */
-  async finished(run: ActiveRun, record: RunRecord): Promise<void> {
+  /**
+   * Called by a run when it has ended and its log is closed. The record is in the history for
+   * every reader at once and the end is told then; the file is written right after, and
+   * `run.saved` says when (or why not), so the result never waits for the disk.
+   */
+  finished(run: ActiveRun, record: RunRecord): Promise<void> {
     this.active.delete(run.runId);
-    this.registry.remove(run.runId);
-    try {
-      await this.history.add(record);
-    } finally {
-      this.emit("end", record);
-    }
+    const saved = this.history.add(record);
+    saved.catch(() => undefined);
+    this.registry.remove(run.runId, saved);
+    this.emit("end", record);
+    return saved;
+  }
+
+  /** Resolves once every ended run's record and the registry are on disk. */
+  async settled(): Promise<void> {
+    await this.history.settled();
+    await this.registry.settled();
   }
 
   /** Every deployed profile by name, for inheritance; two profiles of one name are an error. */
@@ -418,5 +432,6 @@ export class Engine extends EventEmitter {
     const runs = this.running();
     for (const r of runs) r.cancel(reason);
     await Promise.all(runs.map((r) => r.result.catch(() => undefined)));
+    await this.settled();
   }
 }

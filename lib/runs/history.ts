@@ -1,7 +1,7 @@
 import { promises as fsp } from "node:fs";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { readJson, readJsonSync, writeJson, writeAtomicSync, ensureDir } from "../util/fsx";
+import { readJson, readJsonSync, writeJson, writeAtomic, ensureDir } from "../util/fsx";
 import { type RunRecord, type Retention, defaultRetention } from "./types";
 
 interface HistoryFile { key: string; name: string; runs: RunRecord[] }
@@ -15,16 +15,24 @@ export function keyFile(key: string): string {
 
 export const RUN_ID = /^[A-Za-z0-9_-]{1,80}$/;
 
+/** History files kept parsed in memory, most recently used last: the jobs that run. */
+const CACHED_FILES = 64;
+
 /**
  * Run history per job (keyed by the backup-job node id, so renaming keeps it), the last
  * config of deleted jobs, and log retention. Each job's history is one JSON file rewritten
- * atomically at the end of each run: runs end rarely, and a reader never sees half a file.
+ * atomically after each run: runs end rarely, and a reader never sees half a file. A run's
+ * record is in memory at once, for every reader here; the file follows in the background, so
+ * the run's result never waits for the disk (bench/rsync) and a long history costs no blocking.
  */
 export class History {
   readonly dir: string;
   readonly logsDir: string;
   readonly deletedDir: string;
   private readonly byRun = new Map<string, string>();
+  private readonly files = new Map<string, HistoryFile>();
+  /** Writes queued per job key. */
+  private readonly unsaved = new Map<string, number>();
   private indexed: Promise<void> | null = null;
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -38,11 +46,51 @@ export class History {
     return join(this.dir, `${keyFile(key)}.json`);
   }
 
-  /** Serialises writers: two runs of different jobs may end in the same tick. */
+  /** Serialises the writers, in the order the runs ended. */
   private serial<T>(work: () => Promise<T>): Promise<T> {
     const next = this.queue.then(work, work);
     this.queue = next.catch(() => undefined);
     return next;
+  }
+
+  /** Resolves once every record added so far is on disk. */
+  async settled(): Promise<void> {
+    for (let q = this.queue; ; q = this.queue) {
+      await q;
+      if (q === this.queue) return;
+    }
+  }
+
+  private remember(key: string, h: HistoryFile): HistoryFile {
+    this.files.delete(key);
+    this.files.set(key, h);
+    if (this.files.size > CACHED_FILES) {
+      // A file with a write still queued stays: on disk it is older than here.
+      for (const k of this.files.keys()) {
+        if (this.unsaved.has(k)) continue;
+        this.files.delete(k);
+        break;
+      }
+    }
+    return h;
+  }
+
+  /** The parsed file of `key`; a file that is not valid JSON throws and is left as it is. */
+  private loadSync(key: string): HistoryFile | null {
+    const cached = this.files.get(key);
+    if (cached) return this.remember(key, cached);
+    const h = readJsonSync<HistoryFile | null>(this.file(key), null);
+    return h ? this.remember(key, h) : null;
+  }
+
+  private async load(key: string): Promise<HistoryFile | null> {
+    const cached = this.files.get(key);
+    if (cached) return this.remember(key, cached);
+    const h = await readJson<HistoryFile | null>(this.file(key), null);
+    // A record added while the file was read is in the cache now, and newer than the file.
+    const now = this.files.get(key);
+    if (now) return this.remember(key, now);
+    return h ? this.remember(key, h) : null;
   }
 
   private async index(): Promise<void> {
@@ -51,60 +99,84 @@ export class History {
       for (const f of await fsp.readdir(this.dir)) {
         if (!f.endsWith(".json")) continue;
         const h = await readJson<HistoryFile | null>(join(this.dir, f), null).catch(() => null);
-        for (const r of h?.runs ?? []) this.byRun.set(r.runId, h!.key);
+        for (const r of h?.runs ?? []) if (!this.byRun.has(r.runId)) this.byRun.set(r.runId, h!.key);
       }
     })();
     return this.indexed;
   }
 
-  async add(record: RunRecord, now = Date.now()): Promise<void> {
-    await this.index();
-    await this.serial(async () => {
-      // Synchronous on purpose: one small file at a run's end, where nine trips through the
-      // thread pool (read, temp write, rename) cost more than the blocking (bench/rsync).
-      const file = this.file(record.jobId);
-      const h = readJsonSync<HistoryFile>(file, { key: record.jobId, name: record.job, runs: [] });
+  /**
+   * Adds a run's record: every reader sees it when this returns; the promise settles once it
+   * is on disk (or rejects, when the job's history file is not valid JSON: it is left alone).
+   */
+  add(record: RunRecord, now = Date.now()): Promise<void> {
+    let h: HistoryFile;
+    let dropped: string[];
+    try {
+      h = this.loadSync(record.jobId) ?? this.remember(record.jobId, { key: record.jobId, name: record.job, runs: [] });
       h.name = record.job;
       h.runs.unshift(record);
       this.byRun.set(record.runId, record.jobId);
-      await this.prune(h, now);
-      writeAtomicSync(file, JSON.stringify(h, null, 1) + "\n");
+      dropped = this.prune(h, now);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const key = record.jobId;
+    this.unsaved.set(key, (this.unsaved.get(key) ?? 0) + 1);
+    return this.serial(async () => {
+      try {
+        for (const log of dropped) await fsp.rm(join(this.logsDir, log), { force: true });
+        // The file gets what memory holds when its turn comes: a newer record in an earlier
+        // write only brings it to disk sooner.
+        await writeAtomic(this.file(key), JSON.stringify(h) + "\n");
+      } finally {
+        const n = (this.unsaved.get(key) ?? 1) - 1;
+        if (n > 0) this.unsaved.set(key, n); else this.unsaved.delete(key);
+      }
     });
   }
 
-  /** Drops records past the limits and logs past their retention; failed runs' logs live longer. */
-  private async prune(h: HistoryFile, now: number): Promise<void> {
+  /** Drops records past the limits; answers the logs past their retention (failed runs' live longer). */
+  private prune(h: HistoryFile, now: number): string[] {
     const r = this.retention;
     const keep: RunRecord[] = [];
+    const dropped: string[] = [];
     for (const [i, run] of h.runs.entries()) {
       const failed = run.status === "failed" || run.status === "interrupted";
       const logDays = failed ? Math.max(r.failedLogDays, run.logDays ?? 0) : (run.logDays ?? r.logDays);
       const age = now - run.finishedAt;
       const keepRecord = i < r.maxRuns && age <= r.maxDays * DAY;
       if (run.logFile && (!keepRecord || age > logDays * DAY)) {
-        await fsp.rm(join(this.logsDir, run.logFile), { force: true });
+        dropped.push(run.logFile);
         if (keepRecord) run.logFile = "";
       }
       if (keepRecord) keep.push(run);
       else this.byRun.delete(run.runId);
     }
     h.runs = keep;
+    return dropped;
   }
 
   /** Every job key that has history, with its last name. */
   async keys(): Promise<{ key: string; name: string }[]> {
     await ensureDir(this.dir);
     const out: { key: string; name: string }[] = [];
+    const seen = new Set<string>();
     for (const f of await fsp.readdir(this.dir)) {
       if (!f.endsWith(".json")) continue;
       const h = await readJson<HistoryFile | null>(join(this.dir, f), null).catch(() => null);
-      if (h) out.push({ key: h.key, name: h.name });
+      if (h) seen.add(h.key);
+      if (h) out.push({ key: h.key, name: this.files.get(h.key)?.name ?? h.name });
+    }
+    // Records not on disk yet (the first run of a job, a moment ago).
+    for (const [key, h] of this.files) {
+      if (!seen.has(key)) out.push({ key, name: h.name });
     }
     return out;
   }
 
   async list(key: string, opts: { limit?: number; before?: number } = {}): Promise<RunRecord[]> {
-    const h = await readJson<HistoryFile | null>(this.file(key), null);
+    const h = await this.load(key);
     let runs = h?.runs ?? [];
     if (opts.before !== undefined) runs = runs.filter((r) => r.startedAt < opts.before!);
     return runs.slice(0, Math.max(0, Math.min(opts.limit ?? 50, 1000)));

@@ -29,6 +29,8 @@ export function commandLine(pid: number): string[] {
 export class Registry {
   readonly file: string;
   private readonly runs = new Map<string, RunningEntry>();
+  /** Ended runs the file still lists until their history record is on disk. */
+  private readonly leaving = new Map<string, RunningEntry>();
 
   private writing: Promise<void> | null = null;
   private dirty = false;
@@ -53,7 +55,7 @@ export class Registry {
       try {
         while (this.dirty) {
           this.dirty = false;
-          await writeAtomic(this.file, JSON.stringify({ runs: [...this.others, ...this.runs.values()] }, null, 1));
+          await writeAtomic(this.file, JSON.stringify({ runs: [...this.others, ...this.leaving.values(), ...this.runs.values()] }, null, 1));
         }
       } catch {
         // A full disk must not stop runs; the next change tries again.
@@ -80,8 +82,21 @@ export class Registry {
     this.save();
   }
 
-  remove(runId: string): void {
-    if (this.runs.delete(runId)) this.save();
+  /**
+   * Forgets a run now; with `recorded`, the file keeps it until that settles (its history record
+   * is on disk), so a crash in between finds it and records it `interrupted` rather than nowhere.
+   */
+  remove(runId: string, recorded?: Promise<unknown>): void {
+    const e = this.runs.get(runId);
+    if (!e) return;
+    this.runs.delete(runId);
+    if (!recorded) {
+      this.save();
+      return;
+    }
+    this.leaving.set(runId, e);
+    const gone = () => { this.leaving.delete(runId); this.save(); };
+    recorded.then(gone, gone);
   }
 
   /** Forgets orphans once they have been recorded as interrupted. */

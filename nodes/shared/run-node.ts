@@ -86,6 +86,8 @@ export function runNode(RED: NodeAPI, node: Node, spec: RunNodeSpec): void {
       };
       node.status(resultStatus(record));
       send([m, null]);
+      // The result went out first; the history file follows it, and must not fail silently.
+      await run.saved.catch((err: unknown) => node.warn(`the run's history record could not be written: ${message(err)}`));
       if (record.status === "failed") throw new Error(`job "${job.name}" failed: ${record.error}`);
     })().then(() => done(), (err: unknown) => {
       node.status({ fill: "red", shape: "dot", text: "failed" });
@@ -97,6 +99,6 @@ export function runNode(RED: NodeAPI, node: Node, spec: RunNodeSpec): void {
     const runs = [...mine.values()];
     const reason = removed ? "the node was removed by a deploy while the run was running" : "the node was redeployed or Node-RED stopped while the run was running";
     for (const r of runs) r.cancel(reason);
-    void Promise.all(runs.map((r) => r.result.catch(() => undefined))).then(() => done());
+    void Promise.all(runs.map((r) => r.result.catch(() => undefined))).then(() => engine.settled()).then(() => done(), () => done());
   });
 }
