@@ -8,7 +8,7 @@
 //   2. the Node-RED process's RSS growth and event-loop delay p99 while rsync lists a large
 //      tree verbosely (--itemize-changes from the product, -v from the node's extra args).
 //
-//   node bench/rsync/run.js [--files 20000] [--big 200000] [--repeat 21] [--quick] [--profile]
+//   node bench/rsync/run.js [--files 20000] [--big 200000] [--repeat 21] [--noop-repeat 63] [--quick] [--profile]
 //                         [--decompose] [--tree-dir DIR]
 //
 // The trees go to /dev/shm (tmpfs) unless --tree-dir says otherwise: on VM disks where creating
@@ -48,11 +48,21 @@ const median = (xs) => {
 };
 const MB = 1024 * 1024;
 
-/** CPU time (ms) of this process's reaped children, from /proc: clock ticks are 10 ms. */
-function childrenCpuMs() {
-  const s = fs.readFileSync("/proc/self/stat", "utf8");
+/** The Node-RED process's spawner, whose children the tools are (set in the Node-RED process). */
+let spawnerPid = null;
+
+/** CPU time (ms) of a process's reaped children, from /proc: clock ticks are 10 ms. */
+function reapedCpuMs(pid) {
+  const s = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
   const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
   return (Number(f[13]) + Number(f[14])) * 10; // cutime + cstime (fields 16, 17)
+}
+
+/** CPU time of this process's tools: its own children's and its spawner's. */
+function childrenCpuMs() {
+  let ms = reapedCpuMs("self");
+  if (spawnerPid) { try { ms += reapedCpuMs(spawnerPid); } catch { /* restarted: counted from the next run */ } }
+  return ms;
 }
 
 // ================================================================ child: the Node-RED process
@@ -99,14 +109,26 @@ async function child() {
       if (!ph) return;
       ph.start = performance.now();
       let proc = run.proc;
-      // The run's process handle is set right after the spawn; its `done` settles when the
-      // tool has exited and its output has been read.
+      // The run's process handle is set when the spawn is asked for; its `started` settles with
+      // the PID, its `done` when the tool has exited and its output has been read.
       Object.defineProperty(run, "proc", {
         configurable: true, enumerable: true, get: () => proc,
-        set: (v) => { proc = v; if (v && !ph.spawned) { ph.spawned = performance.now(); v.done.then(() => { ph.exited = performance.now(); }); } },
+        set: (v) => {
+          proc = v;
+          if (!v || ph.spawning) return;
+          ph.spawning = true;
+          // The tool has started when its PID is known (the spawner reports it after its spawn()).
+          const spawned = () => { ph.spawned = performance.now(); };
+          if (v.started) v.started.then(spawned); else spawned();
+          v.done.then(() => { ph.exited = performance.now(); });
+        },
       });
     });
     engine.on("end", () => { if (phase) phase.end = performance.now(); });
+    try {
+      const { Spawner } = require(path.join(ROOT, "dist", "lib", "runs", "spawner.js"));
+      spawnerPid = Spawner.shared()?.pid ?? null;
+    } catch { /* no spawner in this version */ }
     // Time of the run bookkeeping on disk: the registry's synchronous saves, the history's add.
     const timed = (obj, name, key) => {
       const fn = obj[name];
@@ -215,7 +237,7 @@ async function child() {
   });
   process.on("disconnect", () => process.exit(0)); // the bench died: do not linger
   process.on("SIGINT", () => undefined); // Ctrl-C: the bench stops this runtime, which cancels its runs
-  process.send({ ready: true, nodeRed: RED.version(), pid: process.pid });
+  process.send({ ready: true, nodeRed: RED.version(), pid: process.pid, spawner: spawnerPid });
 }
 
 // ================================================================ parent: trees, raw runs, report
@@ -544,10 +566,13 @@ async function main() {
   const files = Number(arg("files", quick ? 2000 : 20000));
   const big = Number(arg("big", quick ? 20000 : 200000));
   const repeat = Number(arg("repeat", quick ? 3 : 21));
+  // A no-op run is short (~0.2 s), so the machine's noise weighs more on each one; it is also
+  // cheap, so it gets three times the pairs: the median's spread shrinks by √3.
+  const noopRepeat = Number(arg("noop-repeat", repeat * 3));
   const profile = arg("profile", false) === true;
   const decomp = arg("decompose", false) === true;
-  if (!(files > 0) || !(big > 0) || !(repeat > 0)) {
-    console.error("usage: node bench/rsync/run.js [--files N] [--big N] [--repeat N] [--quick] [--profile] [--decompose] [--tree-dir DIR]");
+  if (!(files > 0) || !(big > 0) || !(repeat > 0) || !(noopRepeat > 0)) {
+    console.error("usage: node bench/rsync/run.js [--files N] [--big N] [--repeat N] [--noop-repeat N] [--quick] [--profile] [--decompose] [--tree-dir DIR]");
     process.exit(2);
   }
   check(fs.existsSync(path.join(ROOT, "dist", "nodes", "highball-rsync-run", "highball-rsync-run.js")), "the package is built (npm run build)");
@@ -562,7 +587,7 @@ async function main() {
   console.log(`  ${rsyncVersion}`);
   console.log(`  node ${process.version}, Node-RED ${redVersion} (embedded, own process), ${os.cpus().length} cores (${os.cpus()[0].model.trim()}), ${Math.round(os.totalmem() / MB / 1024)} GiB RAM, ${os.platform()} ${os.release()}`);
   console.log(`  Node-RED userDir, run logs, raw log: ${tmp} (${fsType(tmp)}); trees: ${trees} (${fsType(trees)})`);
-  console.log(`  sizes: --files ${files} --big ${big} --repeat ${repeat}${profile ? " --profile" : ""}${decomp ? " --decompose" : ""}`);
+  console.log(`  sizes: --files ${files} --big ${big} --repeat ${repeat} --noop-repeat ${noopRepeat}${profile ? " --profile" : ""}${decomp ? " --decompose" : ""}`);
   console.log(`  load average at start: ${loadavg()}`);
   console.log("");
 
@@ -579,7 +604,7 @@ async function main() {
   makeUserDir(userDir1, flowFor([{ id: "a", name: "bench copy", src, dst }]));
   tt = performance.now();
   redChild = await startRed(userDir1, ["inj-a", "job-a", "run-a", "res-a"]);
-  console.log(`  Node-RED ${redChild.info.nodeRed} started (pid ${redChild.info.pid}) in ${((performance.now() - tt) / 1000).toFixed(1)} s`);
+  console.log(`  Node-RED ${redChild.info.nodeRed} started (pid ${redChild.info.pid}) in ${((performance.now() - tt) / 1000).toFixed(1)} s; tools started by ${redChild.info.spawner ? `its spawner (pid ${redChild.info.spawner})` : "Node-RED itself (HIGHBALL_SPAWNER=off)"}`);
   const logsDir = path.join(userDir1, "highball", "logs");
   const rawLog = path.join(tmp, "raw.log");
 
@@ -595,10 +620,12 @@ async function main() {
   const warm = await pipe("copy");
   const argv = argvFromLog(path.join(logsDir, warm.logFile));
   const logLines = fs.readFileSync(path.join(logsDir, warm.logFile), "utf8").split("\n").length - 1;
-  check(warm.details.itemized >= files, `the log holds one itemized line per file (${warm.details.itemized})`);
+  const itemized = (file) => fs.readFileSync(file, "utf8").split(/\r\n|\r|\n/).filter((l) => /^[<>ch.*][fdLDS]\S{9} /.test(l)).length;
+  const warmItemized = itemized(path.join(logsDir, warm.logFile));
+  check(warmItemized >= files, `the log holds one itemized line per file (${warmItemized})`);
   check(/(^|\/)rsync$/.test(argv[0]) && JSON.stringify(argv.slice(-3)) === JSON.stringify(["--", `${src}/`, dst]), `the log's command ${JSON.stringify(argv)} is rsync from ${src}/ to ${dst}`);
   console.log(`  argv (from the run log): ${argv.join(" ")}`);
-  console.log(`  a first copy writes ${logLines} log lines, ${warm.details.itemized} itemized`);
+  console.log(`  a first copy writes ${logLines} log lines, ${warmItemized} itemized`);
   rmTree(dst);
   syncDisks();
   await rawRun(argv, rawLog);
@@ -609,7 +636,8 @@ async function main() {
     const p = [], r = [], pCpu = [], pRsync = [], rRsync = [], phases = [];
     const before = async () => { if (kind === "copy") rmTree(dst); syncDisks(); };
     if (profile) await redChild.call("profile-start");
-    for (let i = 0; i < repeat; i++) {
+    const n = kind === "noop" ? noopRepeat : repeat;
+    for (let i = 0; i < n; i++) {
       // Alternate which goes first, so drift (cache, writeback, thermal) hits both alike.
       for (const which of i % 2 === 0 ? ["pipe", "raw"] : ["raw", "pipe"]) {
         await before();
@@ -674,7 +702,7 @@ async function main() {
   const bigLines = fs.readFileSync(bigLog, "utf8").split("\n").length - 1;
   const bigLogBytes = fs.statSync(bigLog).size;
   check(bigLines >= big, `the big run's log holds every line (${bigLines} lines)`);
-  console.log(`  big run: ${(m.ms / 1000).toFixed(1)} s, ${bigLines} log lines (${(bigLogBytes / MB).toFixed(1)} MiB), ${m.details.itemized} itemized, ${m.samples} RSS samples`);
+  console.log(`  big run: ${(m.ms / 1000).toFixed(1)} s, ${bigLines} log lines (${(bigLogBytes / MB).toFixed(1)} MiB), ${m.samples} RSS samples`);
   console.log(`  RSS baseline ${(m.baseline / MB).toFixed(1)} MB, sampled peak ${(m.peak / MB).toFixed(1)} MB, kernel peak (VmHWM) ${m.hwm ? (m.hwm / MB).toFixed(1) + " MB" : "n/a"}`);
   console.log(`  event-loop delay p50 ${m.eld.p50.toFixed(1)} ms, p99 ${m.eld.p99.toFixed(1)} ms, max ${m.eld.max.toFixed(1)} ms; Node-RED CPU ${(m.cpuMs / 1000).toFixed(1)} s, rsync CPU ${(m.rsyncCpuMs / 1000).toFixed(1)} s`);
   await redChild.stop();
@@ -695,7 +723,7 @@ async function main() {
   console.log(`${"figure".padEnd(w0)}  ${"measured".padEnd(w1)}  ${"target".padEnd(w2)}  result`);
   console.log(`${"-".repeat(w0)}  ${"-".repeat(w1)}  ${"-".repeat(w2)}  ------`);
   for (const [a, b, c, ok] of rows) console.log(`${a.padEnd(w0)}  ${b.padEnd(w1)}  ${c.padEnd(w2)}  ${ok ? "PASS" : "FAIL"}`);
-  console.log(`(medians of ${repeat} alternating runs each; whole bench ${((performance.now() - t0) / 1000).toFixed(0)} s; load average at end: ${loadavg()})`);
+  console.log(`(medians of ${repeat} alternating runs each, ${noopRepeat} for the no-op; whole bench ${((performance.now() - t0) / 1000).toFixed(0)} s; load average at end: ${loadavg()})`);
   if (profile) console.log("note: with --profile the pipeline runs carry the sampling profiler's overhead; take the ratios from a run without it");
   if (os.loadavg()[0] > os.cpus().length * 0.5) console.log(`note: other processes kept this machine busy; wall-time ratios on ${os.cpus().length} cores move with that load (see the per-run times and the CPU ratios above)`);
   for (const prof of profiles) {

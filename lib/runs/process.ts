@@ -1,4 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { openSync, closeSync } from "node:fs";
+import { StringDecoder } from "node:string_decoder";
+import { Spawner } from "./spawner";
 import type { ProcessPlan, Priority } from "../engines/types";
 
 export type Stream = "stdout" | "stderr";
@@ -7,7 +10,10 @@ export type Stream = "stdout" | "stderr";
 export type LineSink = (stream: Stream, line: string, transient: boolean) => void;
 
 export interface Spawned {
-  pid: number | undefined;
+  /** Known once the tool has started (see `started`). */
+  readonly pid: number | undefined;
+  /** Resolves with the PID once the tool has started (undefined when it could not). */
+  started: Promise<number | undefined>;
   /** Resolves when the process ended (never rejects). */
   done: Promise<{ code: number | null; signal: string | null; spawnError: string | null }>;
   /** Signal the whole process group (the tool and every child it started, such as ssh). */
@@ -73,63 +79,127 @@ export class LineSplitter {
   }
 }
 
+type End = { code: number | null; signal: string | null; spawnError: string | null };
+
+function spawnErrorText(command: string, err: { message: string; code?: string | null }): string {
+  if (err.code === "ENOENT") return `${command} is not installed (command not found)`;
+  if (err.code === "ESPAWNER") return err.message;
+  return `the process could not be started: ${err.message}`;
+}
+
+/** Output of one stream, split into lines, with the consumer's backpressure. */
+function lineReader(stream: Stream, sink: LineSink): { push(data: Buffer): void; end(): void } {
+  const decoder = new StringDecoder("utf8"); // keeps a character cut between two chunks
+  const splitter = new LineSplitter(stream, sink);
+  return {
+    push: (data) => splitter.push(decoder.write(data)),
+    end: () => { splitter.push(decoder.end()); splitter.end(); },
+  };
+}
+
 /**
- * Starts a plan's process in its own process group and streams its output line by line.
- * `write` returns false when the consumer (the log file) wants the producer to wait.
+ * Starts a plan's process in its own process group and streams its output line by line; with
+ * `stdoutFile` the tool appends its standard output to that file itself. The spawner process
+ * starts it when there is one (lib/runs/spawner.ts), Node-RED itself otherwise.
+ * `backpressure.wait()` returns a promise when the consumer (the log file) wants the producer to wait.
  */
-export function spawnPlan(plan: ProcessPlan, sink: LineSink, backpressure?: { wait(): Promise<void> | null }, stdoutFd?: number): Spawned {
+export function spawnPlan(plan: ProcessPlan, sink: LineSink, backpressure?: { wait(): Promise<void> | null }, stdoutFile?: string): Spawned {
   const { command, args } = withPriorities(plan);
-  // node:child_process directly, not execa: this is the one spawn on every run's critical path,
-  // and execa's option handling cost 1.5 ms of a 190 ms no-op sync in a 125 MB Node-RED
-  // (bench/rsync). Short helper commands elsewhere keep execa.
+  const env = { ...process.env, ...(plan.env ?? {}) };
+  const readers = { stdout: lineReader("stdout", sink), stderr: lineReader("stderr", sink) };
+  let pid: number | undefined;
+  let ended = false;
+  let pendingSignal: NodeJS.Signals | null = null;
+  let onStarted: (pid: number | undefined) => void = () => undefined;
+  const started = new Promise<number | undefined>((resolve) => { onStarted = resolve; });
+  let onEnd: (end: End) => void = () => undefined;
+  const done = new Promise<End>((resolve) => { onEnd = resolve; });
+  const signal = (sig: NodeJS.Signals) => { try { process.kill(-pid!, sig); } catch { /* already gone */ } };
+
+  const spawner = Spawner.shared();
+  const flow = spawner?.run({ command, args, env, cwd: plan.cwd, stdin: plan.stdin, stdoutFile }, {
+    started(p) {
+      pid = p;
+      onStarted(p);
+      // A cancel that came before the PID did.
+      if (pendingSignal) signal(pendingSignal);
+    },
+    out(stream, data) {
+      readers[stream].push(data);
+      const waiting = backpressure?.wait();
+      if (waiting) {
+        flow && flow.pause();
+        void waiting.then(() => flow && flow.resume());
+      }
+    },
+    end(code, sig, error) {
+      ended = true;
+      readers.stdout.end();
+      readers.stderr.end();
+      onStarted(pid);
+      onEnd(error ? { code: null, signal: null, spawnError: spawnErrorText(command, error) } : { code, signal: sig, spawnError: null });
+    },
+  });
+  if (!flow) spawnDirect(command, args, env, plan, readers, backpressure, stdoutFile, (p) => { pid = p; onStarted(p); }, (end) => { ended = true; onStarted(pid); onEnd(end); });
+  return {
+    get pid() { return pid; },
+    started,
+    done,
+    kill(sig) {
+      if (ended) return;
+      if (pid) signal(sig);
+      else pendingSignal = sig;
+    },
+  };
+}
+
+/** Node-RED starts the tool itself: no spawner in this process. */
+function spawnDirect(
+  command: string, args: string[], env: NodeJS.ProcessEnv, plan: ProcessPlan,
+  readers: Record<Stream, ReturnType<typeof lineReader>>, backpressure: { wait(): Promise<void> | null } | undefined,
+  stdoutFile: string | undefined, started: (pid: number | undefined) => void, end: (end: End) => void,
+): void {
   let child: ChildProcess;
   let spawnError: string | null = null;
+  let fd: number | undefined;
   try {
+    if (stdoutFile !== undefined) fd = openSync(stdoutFile, "a");
     child = spawn(command, args, {
-      env: { ...process.env, ...(plan.env ?? {}) },
+      env,
       cwd: plan.cwd,
       detached: true,
-      // With a file descriptor the tool writes its output straight into the log file.
-      stdio: [plan.stdin === undefined ? "ignore" : "pipe", stdoutFd ?? "pipe", "pipe"],
+      stdio: [plan.stdin === undefined ? "ignore" : "pipe", fd ?? "pipe", "pipe"],
     });
   } catch (err) {
     // Invalid arguments (a NUL in a path) throw at once rather than emitting "error".
-    const message = (err as Error).message;
-    return { pid: undefined, done: Promise.resolve({ code: null, signal: null, spawnError: `the process could not be started: ${message}` }), kill() { /* nothing runs */ } };
+    started(undefined);
+    end({ code: null, signal: null, spawnError: spawnErrorText(command, { message: (err as Error).message, code: null }) });
+    return;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
-  child.on("error", (err: NodeJS.ErrnoException) => {
-    spawnError = err.code === "ENOENT" ? `${command} is not installed (command not found)` : `the process could not be started: ${err.message}`;
-  });
+  child.on("error", (err: NodeJS.ErrnoException) => { spawnError = spawnErrorText(command, { message: err.message, code: err.code ?? null }); });
   if (plan.stdin !== undefined && child.stdin) {
     child.stdin.on("error", () => undefined); // the tool may exit before reading its password
     child.stdin.end(plan.stdin);
   }
-  for (const stream of (stdoutFd === undefined ? ["stdout", "stderr"] : ["stderr"]) as ("stdout" | "stderr")[]) {
+  for (const stream of ["stdout", "stderr"] as const) {
     const source = child[stream];
     if (!source) continue;
-    source.setEncoding("utf8");
-    const splitter = new LineSplitter(stream, sink);
-    source.on("data", (chunk: string) => {
-      splitter.push(chunk);
+    source.on("data", (chunk: Buffer) => {
+      readers[stream].push(chunk);
       const waiting = backpressure?.wait();
       if (waiting) {
         source.pause();
         void waiting.then(() => source.resume());
       }
     });
-    source.on("end", () => splitter.end());
   }
-  const pid = child.pid;
+  started(child.pid);
   // "close" comes after the exit and after the output streams ended, so every line is in.
-  const done = new Promise<{ code: number | null; signal: string | null; spawnError: string | null }>((resolve) => {
-    child.once("close", (code, signal) => resolve({ code: spawnError ? null : code, signal: spawnError ? null : signal, spawnError }));
+  child.once("close", (code, signal) => {
+    readers.stdout.end();
+    readers.stderr.end();
+    end({ code: spawnError ? null : code, signal: spawnError ? null : signal, spawnError });
   });
-  return {
-    pid,
-    done,
-    kill(signal) {
-      if (!pid) return;
-      try { process.kill(-pid, signal); } catch { /* already gone */ }
-    },
-  };
 }
