@@ -18,8 +18,9 @@ const tools = new Map<number, Tool>();
 const MAX_IN_FLIGHT = 16;
 
 function send(m: FromSpawner, sent?: () => void): void {
-  // Gone parent: the disconnect handler below ends this process.
-  if (process.connected) process.send!(m, undefined, undefined, sent ? () => sent() : undefined);
+  // A parent gone, even mid-write (EPIPE, reported here rather than as a crash): the
+  // disconnect handler below ends this process.
+  if (process.connected) process.send!(m, undefined, undefined, (err) => { if (!err) sent?.(); });
 }
 
 /** A busy Node-RED reads slower than a tool can write: hold the pipes, never the bytes in memory. */

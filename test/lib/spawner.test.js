@@ -100,6 +100,22 @@ describe("the spawner: tools start from a small process, not from Node-RED", fun
       else assert.notEqual(parent, self, "the tool is the spawner's child");
     }
   });
+
+  it("a Node-RED that exits while its spawner is starting leaves no spawner and no crash report behind", function () {
+    if (process.env.HIGHBALL_SPAWNER === "off") this.skip();
+    // The spawner's first message meets a closed channel (EPIPE): it must end quietly.
+    for (const ms of [0, 5, 15, 30]) {
+      const script = `const { Spawner } = require(${JSON.stringify(path.join(ROOT, "dist/lib/runs/spawner"))});
+        const s = Spawner.shared(); s.warm(); console.log(s.pid); setTimeout(() => process.exit(0), ${ms});`;
+      // stderr is a pipe the spawner inherits: spawnSync returns once the spawner has closed it too.
+      const out = spawnSync(process.execPath, ["-e", script], { encoding: "utf8", timeout: 20000 });
+      assert.equal(out.status, 0);
+      assert.equal(out.stderr, "", `exit after ${ms} ms: nothing on stderr`);
+      const pid = Number(out.stdout.trim());
+      assert.ok(pid > 0);
+      assert.equal(alive(pid), false, `exit after ${ms} ms: the spawner is gone`);
+    }
+  });
 });
 
 describe("a tool that writes its own log", function () {
