@@ -308,6 +308,8 @@ export class Engine extends EventEmitter {
       if (o.pid && alive(o.pid) && /rsync|restic|ssh|nice|ionice/.test(commandLine(o.pid).join(" "))) {
         try { process.kill(-o.pid, "SIGKILL"); } catch { /* gone */ }
       }
+      // Ended, and its record written, just before the crash took the registry's update with it.
+      if (await this.history.find(o.runId)) continue;
       const now = Date.now();
       const record: RunRecord = {
         job: o.job, jobId: o.key, runId: o.runId, engine: o.engine, command: o.command,

@@ -175,6 +175,29 @@ describe("a Node-RED process killed with kill -9 mid-run", function () {
     assert.deepEqual(JSON.parse(fs.readFileSync(path.join(home, "running.json"), "utf8")).runs, [], "nothing stays running");
     assert.match(fs.readFileSync(path.join(home, "logs", running[0].logFile), "utf8"), /# interrupted/);
   });
+
+  it("does not record a second time a run whose record was written before the crash took the registry's update", async function () {
+    const home = tmpDir("home");
+    const now = Date.now();
+    const done = record({ jobId: "crashed-key", startedAt: now - 2000, finishedAt: now - 1000 });
+    const h = new History(home);
+    await h.add(done, now);
+    await h.settled();
+    const gone = spawn("true");
+    await new Promise((resolve) => gone.once("exit", resolve));
+    const entry = (runId) => ({ runId, key: "crashed-key", job: "j", engine: "rsync", command: "sync", nodeId: "n", startedAt: now - 2000, pid: null, ownerPid: gone.pid, logFile: "", resources: [], deadline: null });
+    const open = record().runId;
+    fs.writeFileSync(path.join(home, "running.json"), JSON.stringify({ runs: [entry(done.runId), entry(open)] }));
+
+    const e = Engine.get(home);
+    const interrupted = [];
+    e.on("interrupted", (r) => interrupted.push(r.runId));
+    await e.ready;
+    assert.deepEqual(interrupted, [open], "only the run with no record is recorded interrupted");
+    const runs = await e.history.list("crashed-key");
+    assert.deepEqual(runs.map((r) => [r.runId, r.status]).sort(), [[done.runId, "success"], [open, "interrupted"]].sort());
+    assert.deepEqual(JSON.parse(fs.readFileSync(path.join(home, "running.json"), "utf8")).runs, [], "nothing stays running");
+  });
 });
 
 describe("the run machinery", function () {
