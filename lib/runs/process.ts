@@ -1,7 +1,7 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { openSync, closeSync } from "node:fs";
+import type { ChildProcess } from "node:child_process";
 import { StringDecoder } from "node:string_decoder";
 import { Spawner } from "./spawner";
+import { startTool, type ToolRequest } from "./tool";
 import type { ProcessPlan, Priority } from "../engines/types";
 
 export type Stream = "stdout" | "stderr";
@@ -105,7 +105,6 @@ function lineReader(stream: Stream, sink: LineSink): { push(data: Buffer): void;
  */
 export function spawnPlan(plan: ProcessPlan, sink: LineSink, backpressure?: { wait(): Promise<void> | null }, stdoutFile?: string): Spawned {
   const { command, args } = withPriorities(plan);
-  const env = { ...process.env, ...(plan.env ?? {}) };
   const readers = { stdout: lineReader("stdout", sink), stderr: lineReader("stderr", sink) };
   let pid: number | undefined;
   let ended = false;
@@ -116,8 +115,9 @@ export function spawnPlan(plan: ProcessPlan, sink: LineSink, backpressure?: { wa
   const done = new Promise<End>((resolve) => { onEnd = resolve; });
   const signal = (sig: NodeJS.Signals) => { try { process.kill(-pid!, sig); } catch { /* already gone */ } };
 
-  const spawner = Spawner.shared();
-  const flow = spawner?.run({ command, args, env, cwd: plan.cwd, stdin: plan.stdin, stdoutFile }, {
+  const req: ToolRequest = { command, args, env: { ...process.env, ...(plan.env ?? {}) }, cwd: plan.cwd, stdin: plan.stdin, stdoutFile };
+  let held = false;
+  const flow = Spawner.shared()?.run(req, {
     started(p) {
       pid = p;
       onStarted(p);
@@ -126,10 +126,12 @@ export function spawnPlan(plan: ProcessPlan, sink: LineSink, backpressure?: { wa
     },
     out(stream, data) {
       readers[stream].push(data);
-      const waiting = backpressure?.wait();
-      if (waiting) {
-        flow && flow.pause();
-        void waiting.then(() => flow && flow.resume());
+      const waiting = held ? null : backpressure?.wait();
+      if (waiting && flow) {
+        // Once per wait: chunks already on their way arrive before the pause does.
+        held = true;
+        flow.pause();
+        void waiting.then(() => { held = false; flow.resume(); });
       }
     },
     end(code, sig, error) {
@@ -140,7 +142,7 @@ export function spawnPlan(plan: ProcessPlan, sink: LineSink, backpressure?: { wa
       onEnd(error ? { code: null, signal: null, spawnError: spawnErrorText(command, error) } : { code, signal: sig, spawnError: null });
     },
   });
-  if (!flow) spawnDirect(command, args, env, plan, readers, backpressure, stdoutFile, (p) => { pid = p; onStarted(p); }, (end) => { ended = true; onStarted(pid); onEnd(end); });
+  if (!flow) spawnDirect(req, readers, backpressure, (p) => { pid = p; onStarted(p); }, (end) => { ended = true; onStarted(pid); onEnd(end); });
   return {
     get pid() { return pid; },
     started,
@@ -155,34 +157,20 @@ export function spawnPlan(plan: ProcessPlan, sink: LineSink, backpressure?: { wa
 
 /** Node-RED starts the tool itself: no spawner in this process. */
 function spawnDirect(
-  command: string, args: string[], env: NodeJS.ProcessEnv, plan: ProcessPlan,
-  readers: Record<Stream, ReturnType<typeof lineReader>>, backpressure: { wait(): Promise<void> | null } | undefined,
-  stdoutFile: string | undefined, started: (pid: number | undefined) => void, end: (end: End) => void,
+  req: ToolRequest, readers: Record<Stream, ReturnType<typeof lineReader>>, backpressure: { wait(): Promise<void> | null } | undefined,
+  started: (pid: number | undefined) => void, end: (end: End) => void,
 ): void {
   let child: ChildProcess;
   let spawnError: string | null = null;
-  let fd: number | undefined;
   try {
-    if (stdoutFile !== undefined) fd = openSync(stdoutFile, "a");
-    child = spawn(command, args, {
-      env,
-      cwd: plan.cwd,
-      detached: true,
-      stdio: [plan.stdin === undefined ? "ignore" : "pipe", fd ?? "pipe", "pipe"],
-    });
+    child = startTool(req);
   } catch (err) {
     // Invalid arguments (a NUL in a path) throw at once rather than emitting "error".
     started(undefined);
-    end({ code: null, signal: null, spawnError: spawnErrorText(command, { message: (err as Error).message, code: null }) });
+    end({ code: null, signal: null, spawnError: spawnErrorText(req.command, { message: (err as Error).message, code: null }) });
     return;
-  } finally {
-    if (fd !== undefined) closeSync(fd);
   }
-  child.on("error", (err: NodeJS.ErrnoException) => { spawnError = spawnErrorText(command, { message: err.message, code: err.code ?? null }); });
-  if (plan.stdin !== undefined && child.stdin) {
-    child.stdin.on("error", () => undefined); // the tool may exit before reading its password
-    child.stdin.end(plan.stdin);
-  }
+  child.on("error", (err: NodeJS.ErrnoException) => { spawnError = spawnErrorText(req.command, { message: err.message, code: err.code ?? null }); });
   for (const stream of ["stdout", "stderr"] as const) {
     const source = child[stream];
     if (!source) continue;

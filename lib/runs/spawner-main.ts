@@ -6,10 +6,10 @@
  * It only spawns, forwards output and reports exits: it decides nothing and logs nothing.
  * Protocol: lib/runs/spawner.ts.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { openSync, closeSync } from "node:fs";
+import type { ChildProcess } from "node:child_process";
 import type { Readable } from "node:stream";
 import type { ToSpawner, FromSpawner } from "./spawner";
+import { startTool } from "./tool";
 
 interface Tool { child: ChildProcess; streams: Readable[]; inFlight: number; parentPaused: boolean }
 const tools = new Map<number, Tool>();
@@ -33,29 +33,16 @@ function flowControl(tool: Tool): void {
 }
 
 function start(m: Extract<ToSpawner, { t: "spawn" }>): void {
-  let fd: number | undefined;
   let child: ChildProcess;
   try {
-    if (m.stdoutFile !== undefined) fd = openSync(m.stdoutFile, "a");
-    child = spawn(m.command, m.args, {
-      env: m.env,
-      cwd: m.cwd,
-      detached: true, // its own process group: Node-RED stops the whole tree with one signal
-      stdio: [m.stdin === undefined ? "ignore" : "pipe", fd ?? "pipe", "pipe"],
-    });
+    child = startTool(m);
   } catch (err) {
     send({ t: "end", id: m.id, code: null, signal: null, error: (err as Error).message, errno: (err as NodeJS.ErrnoException).code ?? null });
     return;
-  } finally {
-    if (fd !== undefined) closeSync(fd);
   }
   let error: NodeJS.ErrnoException | null = null;
   child.on("error", (err) => { error = err; });
   if (child.pid !== undefined) send({ t: "started", id: m.id, pid: child.pid });
-  if (m.stdin !== undefined && child.stdin) {
-    child.stdin.on("error", () => undefined); // the tool may exit before reading it
-    child.stdin.end(m.stdin);
-  }
   const tool: Tool = { child, streams: [], inFlight: 0, parentPaused: false };
   for (const [n, s] of [[1, child.stdout], [2, child.stderr]] as const) {
     if (!s) continue;

@@ -1,9 +1,10 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
+import type { ToolRequest } from "./tool";
 
 /** Node-RED → spawner. */
 export type ToSpawner =
-  | { t: "spawn"; id: number; command: string; args: string[]; env: NodeJS.ProcessEnv; cwd?: string; stdin?: string; stdoutFile?: string }
+  | ({ t: "spawn"; id: number } & ToolRequest)
   | { t: "pause" | "resume"; id: number };
 
 /** Spawner → Node-RED; for one id: `started` (unless it could not start), `out`s, then `end`. */
@@ -13,7 +14,6 @@ export type FromSpawner =
   | { t: "out"; id: number; stream: 1 | 2; data: Uint8Array }
   | { t: "end"; id: number; code: number | null; signal: NodeJS.Signals | null; error: string | null; errno: string | null };
 
-export interface SpawnRequest { command: string; args: string[]; env: NodeJS.ProcessEnv; cwd?: string; stdin?: string; stdoutFile?: string }
 
 export interface SpawnEvents {
   started(pid: number): void;
@@ -133,7 +133,7 @@ export class Spawner {
   }
 
   /** Starts a tool; false when the spawner is unavailable (start it directly instead). */
-  run(req: SpawnRequest, events: SpawnEvents): Flow | false {
+  run(req: ToolRequest, events: SpawnEvents): Flow | false {
     if (this.broken || !this.ensure()) return false;
     const id = ++this.seq;
     this.pending.set(id, { events, pid: null });
