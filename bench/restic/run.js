@@ -503,6 +503,8 @@ async function main() {
   console.log(`  node ${process.version}, Node-RED ${redVersion} (embedded, own process), ${os.cpus().length} cores (${os.cpus()[0].model.trim()}), ${Math.round(os.totalmem() / MB / 1024)} GiB RAM, ${os.platform()} ${os.release()}`);
   console.log(`  Node-RED userDir, run logs, raw log: ${tmp} (${fsType(tmp)}); tree, repositories, caches: ${trees} (${fsType(trees)})`);
   console.log(`  sizes: --files ${files} --repeat ${repeat}${profile ? " --profile" : ""}${decomp ? " --decompose" : ""}`);
+  // Taken before the bench adds its own load (a tool and Node-RED: about one core of two).
+  const busyAtStart = os.loadavg()[0] > os.cpus().length * 0.5;
   console.log(`  load average at start: ${loadavg()}`);
   console.log("");
 
@@ -621,7 +623,7 @@ async function main() {
   for (const [a, b, cc, ok] of rows) console.log(`${a.padEnd(w0)}  ${b.padEnd(w1)}  ${cc.padEnd(w2)}  ${ok ? "PASS" : "FAIL"}`);
   console.log(`(medians of ${repeat} alternating runs each; whole bench ${((performance.now() - t0) / 1000).toFixed(0)} s; load average at end: ${loadavg()})`);
   if (profile) console.log("note: with --profile the pipeline runs carry the sampling profiler's overhead; take the ratios from a run without it");
-  if (os.loadavg()[0] > os.cpus().length * 0.5) console.log(`note: other processes kept this machine busy; wall-time ratios on ${os.cpus().length} cores move with that load (see the per-run times and the CPU ratios above)`);
+  if (busyAtStart) console.log(`note: other processes kept this machine busy as the bench started; wall-time ratios on ${os.cpus().length} cores move with that load (see the per-run times and the CPU ratios above)`);
   for (const prof of profiles_) {
     console.log("");
     console.log(`CPU profile of the Node-RED process over the ${repeat} pipeline ${prof.kind} runs (and idle gaps): ${prof.totalMs.toFixed(0)} ms busy; top self time:`);
