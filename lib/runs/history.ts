@@ -165,8 +165,9 @@ export class History {
     for (const f of await fsp.readdir(this.dir)) {
       if (!f.endsWith(".json")) continue;
       const h = await readJson<HistoryFile | null>(join(this.dir, f), null).catch(() => null);
-      if (h) seen.add(h.key);
-      if (h) out.push({ key: h.key, name: this.files.get(h.key)?.name ?? h.name });
+      if (!h) continue;
+      seen.add(h.key);
+      out.push({ key: h.key, name: this.files.get(h.key)?.name ?? h.name });
     }
     // Records not on disk yet (the first run of a job, a moment ago).
     for (const [key, h] of this.files) {
