@@ -8,8 +8,9 @@ const os = require("node:os");
 const path = require("node:path");
 const { spawnSync } = require("node:child_process");
 
-const { prepare, root } = require("./lib/prepare");
+const { prepare, installTools, root } = require("./lib/prepare");
 prepare();
+installTools();
 const mocha = require.resolve("mocha/bin/mocha.js");
 const args = process.argv.slice(2);
 const only = args.filter((a) => !a.startsWith("-"));

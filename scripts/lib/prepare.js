@@ -23,4 +23,14 @@ function prepare() {
   run(process.execPath, [path.join(root, "scripts", "build.js")], "The build");
 }
 
-module.exports = { prepare, root, run };
+/**
+ * On Debian and Ubuntu, the system tools the tests start (rsync, restic, sshd, mosquitto,
+ * Chromium) come from the distribution's packages when missing: installed as root, otherwise
+ * named with the command that installs them. Elsewhere the tests say what they miss.
+ */
+function installTools() {
+  if (!fs.existsSync("/usr/bin/dpkg-query")) return;
+  run("bash", [path.join(root, "scripts", "install-tools.sh")], "Installing the system tools");
+}
+
+module.exports = { prepare, installTools, root, run };
