@@ -1,4 +1,5 @@
-import { join } from "node:path";
+import { join, relative } from "node:path";
+import { quarantinedUnder } from "../util/fsx";
 import { Engine } from "../runs/engine";
 import { RUN_ID } from "../runs/history";
 import { readRange, tailLines, searchLines } from "../runs/logread";
@@ -76,6 +77,14 @@ export function mountAdminRoutes(RED: AdminRED): void {
       jobs.push({ id: key, name, engine: (running?.job.engine ?? last?.engine ?? "rsync") as "rsync" | "restic", enabled: true, running: running ? { runId: running.runId, startedAt: running.startedAt, progress: running.progress } : null, last: last ? strip(last) : null, nextRun: null });
     }
     res.json(jobs);
+  }));
+
+  // State files that did not parse and were moved aside (the Backups tab shows them), named
+  // inside the storage folder only.
+  app.get("/highball/notices", read, wrap(async (_req, res) => {
+    const e = engine();
+    await e.ready;
+    res.json({ corrupt: quarantinedUnder(e.home).map((q) => ({ file: relative(e.home, q.file), movedTo: relative(e.home, q.movedTo), at: q.at, reason: q.reason })) });
   }));
 
   // The editor checks a job as it is typed with the very schema the runtime uses.

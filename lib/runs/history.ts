@@ -1,12 +1,26 @@
 import { promises as fsp } from "node:fs";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { readJson, readJsonSync, writeJson, writeAtomic, ensureDir } from "../util/fsx";
+import { readJsonOrQuarantine, readJsonOrQuarantineSync, writeJson, writeAtomic, ensureDir } from "../util/fsx";
 import { type RunRecord, type Retention, defaultRetention } from "./types";
 
 interface HistoryFile { key: string; name: string; runs: RunRecord[] }
 
 const DAY = 24 * 3600 * 1000;
+
+/** A history file as this code writes it; anything else is moved aside, not half-used. */
+function isHistory(v: unknown): boolean {
+  const h = v as HistoryFile | null;
+  return !!h && typeof h === "object" && typeof h.key === "string" && Array.isArray(h.runs)
+    && h.runs.every((r) => !!r && typeof r === "object" && typeof r.runId === "string");
+}
+
+interface DeletedFile { key: string; deletedAt: number; config: Record<string, unknown> }
+
+function isDeleted(v: unknown): boolean {
+  const d = v as DeletedFile | null;
+  return !!d && typeof d === "object" && typeof d.key === "string" && typeof d.deletedAt === "number" && !!d.config && typeof d.config === "object";
+}
 
 /** File names come from a hash of the key, so no job name or id can steer a path. */
 export function keyFile(key: string): string {
@@ -75,18 +89,18 @@ export class History {
     return h;
   }
 
-  /** The parsed file of `key`; a file that is not valid JSON throws and is left as it is. */
+  /** The parsed file of `key`; a file that does not parse is moved aside and the job starts afresh. */
   private loadSync(key: string): HistoryFile | null {
     const cached = this.files.get(key);
     if (cached) return this.remember(key, cached);
-    const h = readJsonSync<HistoryFile | null>(this.file(key), null);
+    const h = readJsonOrQuarantineSync<HistoryFile | null>(this.file(key), null, isHistory);
     return h ? this.remember(key, h) : null;
   }
 
   private async load(key: string): Promise<HistoryFile | null> {
     const cached = this.files.get(key);
     if (cached) return this.remember(key, cached);
-    const h = await readJson<HistoryFile | null>(this.file(key), null);
+    const h = await readJsonOrQuarantine<HistoryFile | null>(this.file(key), null, isHistory);
     // A record added while the file was read is in the cache now, and newer than the file.
     const now = this.files.get(key);
     if (now) return this.remember(key, now);
@@ -98,7 +112,7 @@ export class History {
       await ensureDir(this.dir);
       for (const f of await fsp.readdir(this.dir)) {
         if (!f.endsWith(".json")) continue;
-        const h = await readJson<HistoryFile | null>(join(this.dir, f), null).catch(() => null);
+        const h = await readJsonOrQuarantine<HistoryFile | null>(join(this.dir, f), null, isHistory).catch(() => null);
         for (const r of h?.runs ?? []) if (!this.byRun.has(r.runId)) this.byRun.set(r.runId, h!.key);
       }
     })();
@@ -107,7 +121,7 @@ export class History {
 
   /**
    * Adds a run's record: every reader sees it when this returns; the promise settles once it
-   * is on disk (or rejects, when the job's history file is not valid JSON: it is left alone).
+   * is on disk (or rejects, when the disk refused it).
    */
   add(record: RunRecord, now = Date.now()): Promise<void> {
     let h: HistoryFile;
@@ -164,7 +178,7 @@ export class History {
     const seen = new Set<string>();
     for (const f of await fsp.readdir(this.dir)) {
       if (!f.endsWith(".json")) continue;
-      const h = await readJson<HistoryFile | null>(join(this.dir, f), null).catch(() => null);
+      const h = await readJsonOrQuarantine<HistoryFile | null>(join(this.dir, f), null, isHistory).catch(() => null);
       if (!h) continue;
       seen.add(h.key);
       out.push({ key: h.key, name: this.files.get(h.key)?.name ?? h.name });
@@ -209,7 +223,7 @@ export class History {
     const out = [];
     for (const f of await fsp.readdir(this.deletedDir)) {
       if (!f.endsWith(".json")) continue;
-      const d = await readJson<{ key: string; deletedAt: number; config: Record<string, unknown> } | null>(join(this.deletedDir, f), null).catch(() => null);
+      const d = await readJsonOrQuarantine<DeletedFile | null>(join(this.deletedDir, f), null, isDeleted).catch(() => null);
       if (d) out.push(d);
     }
     return out.sort((a, b) => b.deletedAt - a.deletedAt);

@@ -1,7 +1,13 @@
 import { join } from "node:path";
 import { readFileSync } from "node:fs";
-import { readJsonSync, writeAtomic } from "../util/fsx";
+import { readJsonOrQuarantineSync, writeAtomic } from "../util/fsx";
 import type { RunningEntry } from "./types";
+
+/** The registry file as this code writes it. */
+function isRegistry(v: unknown): boolean {
+  const r = v as { runs?: unknown } | null;
+  return !!r && typeof r === "object" && Array.isArray(r.runs) && r.runs.every((e) => !!e && typeof e === "object" && typeof (e as RunningEntry).runId === "string");
+}
 
 export function alive(pid: number | null | undefined): boolean {
   if (!pid || pid <= 0) return false;
@@ -39,13 +45,13 @@ export class Registry {
 
   constructor(home: string) {
     this.file = join(home, "running.json");
-    const saved = readJsonSync<{ runs: RunningEntry[] }>(this.file, { runs: [] });
+    const saved = readJsonOrQuarantineSync<{ runs: RunningEntry[] }>(this.file, { runs: [] }, isRegistry);
     this.others = saved.runs.filter((r) => r.ownerPid !== process.pid && alive(r.ownerPid));
   }
 
   /** Entries left by an earlier process of ours that is gone (a crash or kill -9). */
   orphans(): RunningEntry[] {
-    const saved = readJsonSync<{ runs: RunningEntry[] }>(this.file, { runs: [] });
+    const saved = readJsonOrQuarantineSync<{ runs: RunningEntry[] }>(this.file, { runs: [] }, isRegistry);
     return saved.runs.filter((r) => r.ownerPid !== process.pid && !alive(r.ownerPid));
   }
 

@@ -1,5 +1,4 @@
-import { renameSync } from "node:fs";
-import { readJsonSync, writeJson } from "../util/fsx";
+import { readJsonSync, writeJson, quarantineSync } from "../util/fsx";
 import { realClock, type Clock } from "./clock";
 import { MinHeap, type HeapItem } from "./heap";
 import { catchUp, type MissedPolicy } from "./missed";
@@ -401,12 +400,7 @@ export class Scheduler {
       raw = readJsonSync<Partial<StateFile>>(this.stateFile, { version: 1, triggers: {} });
     } catch (err) {
       // A corrupt file must not stop every schedule: keep it aside for a human and start afresh.
-      const aside = `${this.stateFile}.corrupt-${Date.now()}`;
-      try {
-        renameSync(this.stateFile, aside);
-      } catch {
-        /* the error below says enough */
-      }
+      const aside = quarantineSync(this.stateFile, "it is not valid JSON").movedTo;
       this.onError(new Error(`schedule state ${this.stateFile} could not be read (${toError(err).message}); moved to ${aside}, starting without it`));
       return {};
     }

@@ -1,13 +1,24 @@
 import type { NodeAPI, Node, NodeStatus } from "node-red";
 import { Engine } from "../../lib/runs/engine";
+import { onQuarantine } from "../../lib/util/fsx";
 import { highballHome, type HighballSettings } from "../../lib/home";
 import type { RunRecord, RunResult } from "../../lib/runs/types";
 import type { Progress } from "../../lib/engines/types";
 
+const told = new WeakSet<object>();
+
 /** The one engine of this runtime, in the storage folder its settings name. */
 export function engineOf(RED: NodeAPI): Engine {
   const settings = RED.settings as unknown as HighballSettings & { highball?: { retention?: Record<string, number> } };
-  return Engine.get(highballHome(settings), { retention: settings.highball?.retention });
+  const home = highballHome(settings);
+  if (!told.has(RED.log)) {
+    told.add(RED.log);
+    // Each moved-aside state file is said once in Node-RED's log; the Backups tab lists them.
+    onQuarantine((q) => {
+      if (q.file.startsWith(`${home}/`)) RED.log.warn(`[highball] ${q.file} could not be read (${q.reason}); it was moved to ${q.movedTo} and Highball carries on without it`);
+    });
+  }
+  return Engine.get(home, { retention: settings.highball?.retention });
 }
 
 const COLOURS = { success: "green", warning: "yellow", failed: "red", cancelled: "grey", interrupted: "red" } as const;

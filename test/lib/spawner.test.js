@@ -165,17 +165,30 @@ describe("a run's record", function () {
     assert.deepEqual(JSON.parse(fs.readFileSync(e.registry.file, "utf8")).runs, []);
   });
 
-  it("a history file that is not valid JSON is left as it is; the result still goes out and `saved` says why", async function () {
+  it("a history file that is not valid JSON is moved aside and reported once; the run is recorded in a fresh one", async function () {
     const e = Engine.get(tmpDir("home"));
     const { keyFile } = require("../../dist/lib/runs/history");
+    const { onQuarantine } = require("../../dist/lib/util/fsx");
+    const told = [];
+    const off = onQuarantine((q) => told.push(q));
     fs.mkdirSync(e.history.dir, { recursive: true });
     const file = path.join(e.history.dir, `${keyFile("bad")}.json`);
     fs.writeFileSync(file, "{ not json");
-    const run = e.start({ job: job("bad"), key: "bad", command: "sync", steps: [shell("true")] });
-    const r = await run.result;
-    assert.equal(r.status, "success");
-    await assert.rejects(run.saved, /not valid JSON; it was left as it is/);
-    assert.equal(fs.readFileSync(file, "utf8"), "{ not json");
+    try {
+      const run = e.start({ job: job("bad"), key: "bad", command: "sync", steps: [shell("true")] });
+      const r = await run.result;
+      assert.equal(r.status, "success");
+      await run.saved;
+      assert.equal(JSON.parse(fs.readFileSync(file, "utf8")).runs[0].runId, r.runId, "the next run is recorded");
+      const aside = fs.readdirSync(e.history.dir).filter((f) => f.startsWith(`${keyFile("bad")}.json.corrupt-`));
+      assert.equal(aside.length, 1, "the broken file is kept aside for a human");
+      assert.equal(fs.readFileSync(path.join(e.history.dir, aside[0]), "utf8"), "{ not json");
+      assert.deepEqual((await e.history.list("bad")).map((x) => x.runId), [r.runId]);
+      assert.equal(told.length, 1, "reported once");
+      assert.equal(told[0].file, file);
+    } finally {
+      off();
+    }
     await e.registry.settled();
     assert.deepEqual(JSON.parse(fs.readFileSync(e.registry.file, "utf8")).runs, [], "the run is not left 'running'");
   });
