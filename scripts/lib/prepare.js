@@ -26,11 +26,17 @@ function prepare() {
 /**
  * On Debian and Ubuntu, the system tools the tests start (rsync, restic, sshd, mosquitto,
  * Chromium) come from the distribution's packages when missing: installed as root, otherwise
- * named with the command that installs them. Elsewhere the tests say what they miss.
+ * named with the command that installs them. Then the newer restic releases and restic's REST
+ * server are fetched into the tool cache (.tools) once. Elsewhere the tests say what they miss.
+ * False when the newer restic releases could not be fetched (the tests then say which are untested).
  */
 function installTools() {
-  if (!fs.existsSync("/usr/bin/dpkg-query")) return;
+  if (!fs.existsSync("/usr/bin/dpkg-query")) return true;
   run("bash", [path.join(root, "scripts", "install-tools.sh")], "Installing the system tools");
+  const r = spawnSync("bash", [path.join(root, "scripts", "newer-restic.sh")], { cwd: root, stdio: "inherit" });
+  if (r.status === 0) return true;
+  console.error("Could not fetch restic 0.18/0.19 and rest-server into .tools; run `bash scripts/newer-restic.sh` (it needs Debian's package servers; as root if apt-get refuses otherwise).");
+  return false;
 }
 
 module.exports = { prepare, installTools, root, run };
