@@ -8,4 +8,4 @@ export {
   resolveProfile, describeProfile, parseProfileOptions, profilesFromIni, isSecretEnvName, repositoryUrlPassword, MASK,
   type ProfileDef, type ProfileSet, type ProfileOptions, type EffectiveProfile, type ProfileDescription,
 } from "./resolve";
-export { profileToRestic, profileArgs, profileEnv, repositoryEnv, resolvePassword, type ResticEnv } from "./restic";
+export { profileToRestic, profileArgs, profileEnv, repositoryEnv, resolvePassword, withPassword, type ResticEnv } from "./restic";

@@ -150,3 +150,13 @@ export async function resolvePassword(p: EffectiveProfile, opts: { timeoutMs?: n
   repositoryEnv(p); // throws the sentence for a keyring or a missing password
   throw new ProfileError(`profile "${p.name}" has no password`);
 }
+
+/**
+ * The profile with its password already read (from the credential, the file or the command),
+ * so a missing or unreadable password fails before restic starts, as a sentence of ours; the
+ * plan then hands it to restic in its environment, never on the command line.
+ */
+export async function withPassword(p: EffectiveProfile): Promise<EffectiveProfile> {
+  const password = await resolvePassword(p);
+  return { ...p, options: { ...p.options, password, "password-file": undefined, "password-command": undefined } };
+}

@@ -14,6 +14,7 @@ import { spawnPlan, type Spawned } from "./process";
 import { Spawner } from "./spawner";
 import type { RunRecord, RunningEntry, Retention } from "./types";
 import { resolveProfile, type ProfileDef } from "../profile/resolve";
+import type { FailedStart } from "./failure";
 
 export interface Step { plan: ProcessPlan; parser: OutputParser }
 
@@ -31,6 +32,8 @@ export interface StartRequest {
    * (restic waiting for a lock) without the run machinery knowing why.
    */
   retry?: (step: Step, outcome: Outcome, attempt: number, run: ActiveRun) => Promise<Step | null>;
+  /** The run failed before any tool could start, for this reason: it is recorded, nothing is spawned. */
+  failure?: string;
 }
 
 export class AlreadyRunningError extends Error {
@@ -144,6 +147,11 @@ export class ActiveRun extends EventEmitter {
     let status: Outcome["status"] = "success";
     const errors: string[] = [];
     const details: Record<string, unknown>[] = [];
+    if (req.failure !== undefined) {
+      status = "failed";
+      errors.push(req.failure);
+      log.write(`# the run could not start: ${req.failure}`);
+    }
     try {
       for (let i = 0; i < req.steps.length && !this.stopReason; i++) {
         let step = req.steps[i]!;
@@ -356,6 +364,20 @@ export class Engine extends EventEmitter {
   start(req: StartRequest): ActiveRun {
     const busy = this.runningFor(req.key);
     if (busy) throw new AlreadyRunningError(req.job.name, busy.runId);
+    return this.begin(req);
+  }
+
+  /**
+   * Records a run that failed before its tool could start (an invalid job, a missing profile
+   * or password): it goes the way of every run (registry, start and end events, log, history),
+   * so the sidebar, MQTT, GET highball/jobs and the node's result all see it. No tool starts.
+   */
+  fail(f: FailedStart): ActiveRun {
+    const job = { name: f.name, engine: f.engine } as Job;
+    return this.begin({ job, key: f.key, command: f.command, steps: [], nodeId: f.nodeId, failure: f.error });
+  }
+
+  private begin(req: StartRequest): ActiveRun {
     const run = new ActiveRun(this, req);
     this.active.set(run.runId, run);
     const entry: RunningEntry = {

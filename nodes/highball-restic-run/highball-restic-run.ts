@@ -3,7 +3,7 @@ import { hostname } from "node:os";
 import { execa } from "execa";
 import { validateJob, jobKey } from "../../lib/job/validate";
 import type { Job } from "../../lib/job/schema";
-import { resolveProfile, splitWords, profileToRestic, resolvePassword, type EffectiveProfile } from "../../lib/profile";
+import { resolveProfile, splitWords, profileToRestic, withPassword, type EffectiveProfile } from "../../lib/profile";
 import {
   resticStep, detectResticVersion, lockPolicy, isStale, nextLockDelay, type LockInfo, type ResticVersion, type ForgetPolicy,
 } from "../../lib/engines/restic";
@@ -61,6 +61,10 @@ export = function (RED: NodeAPI) {
     runNode(RED, node, {
       logTail: Math.max(0, Math.min(Number(def.logTail ?? 20) || 0, 200)),
       configError,
+      own: () => {
+        const name = def.name || (def.profile ? engine.profileName(def.profile) : null) || "restic";
+        return { key: name, name, engine: "restic", command: def.command?.trim() || "backup" };
+      },
       async prepare(msg) {
         const m = msg as OneShot;
         const own = def.profile ? engine.profileName(def.profile) : null;
@@ -68,7 +72,8 @@ export = function (RED: NodeAPI) {
         const job = validateJob({ ...raw, profile: raw.profile || def.profile || undefined });
         if (job.engine !== "restic") throw new Error(`job "${job.name}" uses the ${job.engine} engine; wire it to an rsync node`);
         if (job.enabled === false) { node.status({ fill: "grey", shape: "ring", text: "disabled: skipped" }); return null; }
-        const eff = profile(job.profile, "profile");
+        // The password is read now, so a missing one fails here, before restic starts.
+        const eff = await withPassword(profile(job.profile, "profile"));
 
         // PRestic's one-shot mode: msg.command (and msg.args) replace the job's command.
         let argv: string[] | undefined;
@@ -80,10 +85,9 @@ export = function (RED: NodeAPI) {
           argv = [def.command.trim(), ...nodeArgs];
         }
         const copyRef = job.restic?.copyTo || def.copyTo || undefined;
-        const copyTo = copyRef ? profile(copyRef, "copy destination profile") : undefined;
+        const copyTo = copyRef ? await withPassword(profile(copyRef, "copy destination profile")) : undefined;
         const version: ResticVersion = await detectResticVersion(eff.options.executable ?? "restic");
-        const password = job.source?.type === "ssh" ? await resolvePassword(eff) : undefined;
-        const opts = { argv, copyTo, keep, readDataSubset: def.readDataSubset?.trim() || undefined, knownHostsFile: engine.knownHostsFile, password };
+        const opts = { argv, copyTo, keep, readDataSubset: def.readDataSubset?.trim() || undefined, knownHostsFile: engine.knownHostsFile };
         const first = resticStep(job, eff, version, opts);
         const lock = lockPolicy(eff, version);
         const fresh = (): Step => { const s = resticStep(job, eff, version, opts); return { plan: s.plan, parser: s.parser }; };

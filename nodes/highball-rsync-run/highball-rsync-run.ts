@@ -38,6 +38,10 @@ export = function (RED: NodeAPI) {
     runNode(RED, node, {
       logTail: Math.max(0, Math.min(Number(def.logTail ?? 20) || 0, 200)),
       configError,
+      own: () => {
+        const name = (typeof configured?.name === "string" && configured.name) || def.name || "rsync";
+        return { key: (typeof configured?.id === "string" && configured.id) || (configured?.name ? name : node.id), name, engine: "rsync", command: "sync" };
+      },
       async prepare(m) {
         const raw = m.job ?? configured;
         if (!raw) throw new Error("no job to run: send msg.job (for example from a backup-job node) or set the node's job");

@@ -2,7 +2,8 @@ import type { NodeAPI, Node, NodeMessageInFlow } from "node-red";
 import { join } from "node:path";
 import { jobKey } from "../../lib/job/validate";
 import type { Job } from "../../lib/job/schema";
-import type { ActiveRun, StartRequest } from "../../lib/runs/engine";
+import { AlreadyRunningError, type ActiveRun, type StartRequest } from "../../lib/runs/engine";
+import { failedKey, type OwnJob } from "../../lib/runs/failure";
 import type { RunRecord } from "../../lib/runs/types";
 import { resultTail } from "../../lib/runs/logread";
 
@@ -19,6 +20,8 @@ export interface RunNodeSpec {
   configError: string | null;
   /** The run to start for this message (throws a plain-sentence Error when it cannot). Null: nothing to run. */
   prepare(msg: RunMsg): Promise<Omit<StartRequest, "nodeId"> | null>;
+  /** The job this node runs when a message brings none: where a failure that names no job is recorded. */
+  own(): OwnJob;
 }
 
 /**
@@ -62,17 +65,26 @@ export function runNode(RED: NodeAPI, node: Node, spec: RunNodeSpec): void {
       return;
     }
     void (async () => {
-      if (spec.configError) throw new Error(spec.configError);
       await engine.ready;
-      const req = await spec.prepare(m);
-      if (!req) return;
-      const run = engine.start({ ...req, nodeId: node.id });
-      const job = req.job;
+      let run: ActiveRun;
+      try {
+        if (spec.configError) throw new Error(spec.configError);
+        const req = await spec.prepare(m);
+        if (!req) return;
+        run = engine.start({ ...req, nodeId: node.id });
+      } catch (err) {
+        // Refused because the job already runs: a trigger that was not a run.
+        if (err instanceof AlreadyRunningError) throw err;
+        // Anything else that stops a run before its tool starts is a run, recorded as failed.
+        const who = failedKey(m.job, spec.own(), (id) => engine.jobs.get(id)?.job);
+        run = engine.fail({ ...who, error: message(err), nodeId: node.id });
+      }
+      const job = run.job;
       mine.set(run.runId, run);
       node.status(progressStatus(null));
       run.on("progress", (p) => {
         node.status(progressStatus(p));
-        send([null, { topic: job.name, payload: p, runId: run.runId, job: { id: req.key, name: job.name } } as never]);
+        send([null, { topic: job.name, payload: p, runId: run.runId, job: { id: run.key, name: job.name } } as never]);
       });
       const record: RunRecord = await run.result.finally(() => mine.delete(run.runId));
       m.topic = job.name;

@@ -224,6 +224,39 @@ describe("the run machinery", function () {
     assert.match(r.error, /not installed \(command not found\)/);
   });
 
+  it("a run that cannot start is recorded like any run: start and end told, registry, history and log", async function () {
+    const home = tmpDir("home");
+    const e = Engine.get(home);
+    const seen = [];
+    e.on("start", (run) => seen.push(["start", run.key, e.registry.list().some((x) => x.runId === run.runId)]));
+    e.on("end", (rec) => seen.push(["end", rec.jobId, rec.status]));
+    const run = e.fail({ key: "k1", name: "photos", engine: "restic", command: "backup", error: "profile \"nas\" has no password", nodeId: "n1" });
+    const r = await run.result;
+    await run.saved;
+    assert.deepEqual(seen, [["start", "k1", true], ["end", "k1", "failed"]]);
+    assert.equal(r.status, "failed");
+    assert.equal(r.ok, false);
+    assert.equal(r.exitCode, null);
+    assert.equal(r.error, "profile \"nas\" has no password");
+    assert.equal(r.engine, "restic");
+    assert.equal(r.nodeId, "n1");
+    assert.equal(e.registry.list().length, 0);
+    assert.equal((await e.history.last("k1")).runId, r.runId);
+    assert.match(fs.readFileSync(path.join(home, "logs", r.logFile), "utf8"), /could not start: profile "nas" has no password/);
+    // Whose history it lands in: the message's job when it is usable and not forged, else the node's.
+    const { failedKey } = require("../../dist/lib/runs/failure");
+    const own = { key: "node", name: "node", engine: "rsync", command: "sync" };
+    const deployed = (id) => (id === "j1" ? { name: "photos" } : undefined);
+    assert.deepEqual(failedKey({ id: "j1", name: "photos", engine: "restic" }, own, deployed), { key: "j1", name: "photos", engine: "restic", command: "backup" });
+    assert.deepEqual(failedKey({ id: "j1", name: "other" }, own, deployed), own);
+    assert.deepEqual(failedKey({ id: "j1" }, own, deployed), own);
+    assert.deepEqual(failedKey({ name: "j1" }, own, deployed), own);
+    assert.deepEqual(failedKey({ name: "adhoc", engine: "restic", restic: { command: "check" } }, own, deployed), { key: "adhoc", name: "adhoc", engine: "restic", command: "check" });
+    assert.deepEqual(failedKey({ name: " \n " }, own, deployed), own);
+    assert.deepEqual(failedKey(["x"], own, deployed), own);
+    assert.deepEqual(failedKey(null, own, deployed), own);
+  });
+
   it("masks secrets in the log even when a tool prints them", async function () {
     const home = tmpDir("home");
     const e = Engine.get(home);
