@@ -52,29 +52,32 @@ export function mountAdminRoutes(RED: AdminRED): void {
   const write = RED.auth.needsPermission("highball.write");
   const engine = () => Engine.get(highballHome(RED.settings as HighballSettings));
 
+  // From the summaries kept as runs end: O(jobs), whatever the length of their history.
   app.get("/highball/jobs", read, wrap(async (_req, res) => {
     const e = engine();
     await e.ready;
-    const jobs = await Promise.all([...e.jobs.values()].map(async (j) => {
-      const running = e.runningFor(j.nodeId);
-      const last = await e.history.last(j.nodeId);
+    const runningOf = (key: string) => {
+      const r = e.runningFor(key);
+      return r ? { runId: r.runId, startedAt: r.startedAt, progress: r.progress } : null;
+    };
+    const jobs = [...e.jobs.values()].map((j) => {
+      const s = e.history.summary(j.nodeId);
       return {
         id: j.nodeId, name: j.job.name, engine: j.job.engine, enabled: j.job.enabled !== false,
-        running: running ? { runId: running.runId, startedAt: running.startedAt, progress: running.progress } : null,
-        last: last ? strip(last) : null,
+        running: runningOf(j.nodeId), last: s?.last ?? null, lastSuccess: s?.lastSuccess ?? null, counts: s?.counts ?? {},
         nextRun: e.nextRuns.get(j.nodeId) ?? null,
       };
-    }));
+    });
     // Jobs that no backup-job node owns (msg.job straight from http in) are listed under their
     // name, from their history or their running run; deleted jobs stay out (they are restorable).
-    const deleted = new Set((await e.history.deleted()).map((d) => d.key));
+    const deleted = await e.history.deletedTest();
     const adhoc = new Map<string, string>();
-    for (const h of await e.history.keys()) if (!e.jobs.has(h.key) && !deleted.has(h.key)) adhoc.set(h.key, h.name);
+    for (const h of await e.history.keys()) if (!e.jobs.has(h.key) && !deleted(h.key)) adhoc.set(h.key, h.name);
     for (const r of e.running()) if (!e.jobs.has(r.key)) adhoc.set(r.key, r.job.name);
     for (const [key, name] of adhoc) {
       const running = e.runningFor(key);
-      const last = await e.history.last(key);
-      jobs.push({ id: key, name, engine: (running?.job.engine ?? last?.engine ?? "rsync") as "rsync" | "restic", enabled: true, running: running ? { runId: running.runId, startedAt: running.startedAt, progress: running.progress } : null, last: last ? strip(last) : null, nextRun: null });
+      const s = e.history.summary(key);
+      jobs.push({ id: key, name, engine: (running?.job.engine ?? s?.engine ?? "rsync") as "rsync" | "restic", enabled: true, running: runningOf(key), last: s?.last ?? null, lastSuccess: s?.lastSuccess ?? null, counts: s?.counts ?? {}, nextRun: null });
     }
     res.json(jobs);
   }));

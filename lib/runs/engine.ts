@@ -310,6 +310,7 @@ export class Engine extends EventEmitter {
   private async recover(): Promise<void> {
     await ensureDir(this.home);
     await ensureDir(join(this.home, "ssh"));
+    await this.history.ready();
     const orphans = this.registry.orphans();
     for (const o of orphans) {
       // The tool may outlive Node-RED (it has its own process group); stop what is left of it.
@@ -317,7 +318,7 @@ export class Engine extends EventEmitter {
         try { process.kill(-o.pid, "SIGKILL"); } catch { /* gone */ }
       }
       // Ended, and its record written, just before the crash took the registry's update with it.
-      if (await this.history.find(o.runId)) continue;
+      if (await this.history.has(o.key, o.runId)) continue;
       const now = Date.now();
       const record: RunRecord = {
         job: o.job, jobId: o.key, runId: o.runId, engine: o.engine, command: o.command,

@@ -3,6 +3,7 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { readJsonOrQuarantine, readJsonOrQuarantineSync, writeJson, writeAtomic, ensureDir } from "../util/fsx";
 import { type RunRecord, type Retention, defaultRetention } from "./types";
+import { Summaries, type JobSummary } from "./summary";
 
 interface HistoryFile { key: string; name: string; runs: RunRecord[] }
 
@@ -49,11 +50,29 @@ export class History {
   private readonly unsaved = new Map<string, number>();
   private indexed: Promise<void> | null = null;
   private queue: Promise<unknown> = Promise.resolve();
+  /** Each job's last result, last success and counts: what listing the jobs reads. */
+  readonly summaries: Summaries;
+  private loaded: Promise<{ read: number }> | null = null;
 
   constructor(readonly home: string, public retention: Retention = defaultRetention) {
     this.dir = join(home, "history");
     this.logsDir = join(home, "logs");
     this.deletedDir = join(home, "deleted");
+    this.summaries = new Summaries(home, this.dir, keyFile);
+  }
+
+  /**
+   * Resolves once the summaries are read (and brought up to date with the history files that
+   * changed behind them); answers how many history files that had to read.
+   */
+  ready(): Promise<{ read: number }> {
+    this.loaded ??= this.summaries.load((f) => readJsonOrQuarantine<HistoryFile | null>(f, null, isHistory).catch(() => null));
+    return this.loaded;
+  }
+
+  /** A job's summary (last result, last success, counts); undefined: no history. */
+  summary(key: string): JobSummary | undefined {
+    return this.summaries.get(key);
   }
 
   private file(key: string): string {
@@ -132,6 +151,7 @@ export class History {
       h.runs.unshift(record);
       this.byRun.set(record.runId, record.jobId);
       dropped = this.prune(h, now);
+      this.summaries.update(h);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -143,6 +163,8 @@ export class History {
         // The file gets what memory holds when its turn comes: a newer record in an earlier
         // write only brings it to disk sooner.
         await writeAtomic(this.file(key), JSON.stringify(h) + "\n");
+        // After the history file: a summary never counts a record the history lacks.
+        await this.summaries.written(key).catch(() => undefined); // checked again at the next start
       } finally {
         const n = (this.unsaved.get(key) ?? 1) - 1;
         if (n > 0) this.unsaved.set(key, n); else this.unsaved.delete(key);
@@ -171,23 +193,10 @@ export class History {
     return dropped;
   }
 
-  /** Every job key that has history, with its last name. */
+  /** Every job key that has history, with its last name: from the summaries, no file read. */
   async keys(): Promise<{ key: string; name: string }[]> {
-    await ensureDir(this.dir);
-    const out: { key: string; name: string }[] = [];
-    const seen = new Set<string>();
-    for (const f of await fsp.readdir(this.dir)) {
-      if (!f.endsWith(".json")) continue;
-      const h = await readJsonOrQuarantine<HistoryFile | null>(join(this.dir, f), null, isHistory).catch(() => null);
-      if (!h) continue;
-      seen.add(h.key);
-      out.push({ key: h.key, name: this.files.get(h.key)?.name ?? h.name });
-    }
-    // Records not on disk yet (the first run of a job, a moment ago).
-    for (const [key, h] of this.files) {
-      if (!seen.has(key)) out.push({ key, name: h.name });
-    }
-    return out;
+    await this.ready();
+    return this.summaries.all().map((s) => ({ key: s.key, name: s.name }));
   }
 
   async list(key: string, opts: { limit?: number; before?: number } = {}): Promise<RunRecord[]> {
@@ -201,8 +210,21 @@ export class History {
     return (await this.list(key, { limit: 1 }))[0] ?? null;
   }
 
+  /** Whether the history of `key` holds run `runId` (one job's file, not all of them). */
+  async has(key: string, runId: string): Promise<boolean> {
+    return (await this.list(key, { limit: 1000 })).some((r) => r.runId === runId);
+  }
+
+  /**
+   * A run's record by its id alone. The jobs in memory are looked at first (a log asked for is
+   * nearly always a recent run's); only then are all history files read, once, for an index.
+   */
   async find(runId: string): Promise<RunRecord | null> {
     if (!RUN_ID.test(runId)) return null;
+    for (const h of this.files.values()) {
+      const r = h.runs.find((x) => x.runId === runId);
+      if (r) return r;
+    }
     await this.index();
     const key = this.byRun.get(runId);
     if (!key) return null;
@@ -212,10 +234,27 @@ export class History {
   /** Keeps a removed job's last config beside its history, so it can be restored. */
   async rememberDeleted(key: string, config: Record<string, unknown>, now = Date.now()): Promise<void> {
     await writeJson(join(this.deletedDir, `${keyFile(key)}.json`), { key, deletedAt: now, config });
+    (await this.deletedKeys()).add(key);
   }
 
   async forgetDeleted(key: string): Promise<void> {
     await fsp.rm(join(this.deletedDir, `${keyFile(key)}.json`), { force: true });
+    (await this.deletedKeys()).delete(key);
+  }
+
+  private deletedSet: Promise<Set<string>> | null = null;
+
+  /** The keys of deleted jobs: the folder is read once, then kept up to date here. */
+  private deletedKeys(): Promise<Set<string>> {
+    const set = this.deletedSet ??= this.deleted().then((list) => new Set(list.map((d) => d.key)));
+    set.catch(() => { if (this.deletedSet === set) this.deletedSet = null; });
+    return set;
+  }
+
+  /** Whether each key's job was deleted (read once per process, not per request). */
+  async deletedTest(): Promise<(key: string) => boolean> {
+    const keys = await this.deletedKeys();
+    return (key) => keys.has(key);
   }
 
   async deleted(): Promise<{ key: string; deletedAt: number; config: Record<string, unknown> }[]> {

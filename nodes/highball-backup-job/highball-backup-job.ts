@@ -35,7 +35,10 @@ export = function (RED: NodeAPI) {
       trigger: () => node.receive({ payload: "run now", topic: job.name } as unknown as NodeMessageInFlow),
     });
     void engine.history.forgetDeleted(node.id).catch(() => undefined);
-    void engine.history.last(node.id).then((r) => { if (r && !engine.runningFor(node.id) && !invalid) node.status(resultStatus(r)); }, () => undefined);
+    void engine.history.ready().then(() => {
+      const r = engine.history.summary(node.id)?.last;
+      if (r && !engine.runningFor(node.id) && !invalid) node.status(resultStatus(r));
+    }, () => undefined);
 
     const onStart = (run: ActiveRun) => {
       if (run.key !== node.id) return;

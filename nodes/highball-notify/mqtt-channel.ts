@@ -32,7 +32,6 @@ export interface MqttChannel {
 }
 
 const CONTEXT_KEY = "mqtt";
-const SUCCESSFUL = new Set(["success", "warning"]);
 
 function version(): string {
   try {
@@ -79,14 +78,15 @@ export function mqttChannel(RED: NodeAPI, node: Node, def: MqttDef): MqttChannel
     jobId, name: e.job.name, engine: e.job.engine, enabled: e.job.enabled !== false,
   }));
 
-  /** After a restart (or for a job deployed later) the channel knows nothing of the last runs: the history does. */
+  /** After a restart (or for a job deployed later) the channel knows nothing of the last runs: the jobs' summaries do. */
   const seed = async (): Promise<MqttMessage[]> => {
     const out: MqttMessage[] = [];
+    await engine.history.ready().catch(() => undefined);
     for (const job of bridge.snapshot()) {
       if (job.state && job.lastSuccessAt !== undefined) continue;
-      const records = await engine.history.list(job.jobId, { limit: 100 }).catch(() => [] as RunRecord[]);
-      const success = records.find((r) => SUCCESSFUL.has(r.status));
-      out.push(...bridge.seed(job.jobId, (records[0] as unknown as Record<string, unknown>) ?? null, success?.finishedAt));
+      // The job's summary, never its history file.
+      const s = engine.history.summary(job.jobId);
+      out.push(...bridge.seed(job.jobId, (s?.last as unknown as Record<string, unknown>) ?? null, s?.lastSuccess?.finishedAt));
     }
     return out;
   };

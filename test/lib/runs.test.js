@@ -64,6 +64,76 @@ describe("run history and retention", function () {
   });
 });
 
+describe("the jobs' summaries", function () {
+  const { keyFile } = require("../../dist/lib/runs/history");
+
+  it("keep each job's last result, last success and counts as runs end, and a new process reads no history file", async function () {
+    const home = tmpDir("home");
+    const h = new History(home, { maxRuns: 3, maxDays: 365, logDays: 30, failedLogDays: 180 });
+    await h.ready();
+    const now = Date.now();
+    const ok = record({ jobId: "a", job: "A", status: "success", finishedAt: now - 5000 });
+    await h.add(ok, now);
+    await h.add(record({ jobId: "a", job: "A", status: "failed", ok: false, finishedAt: now - 4000, error: "boom" }), now);
+    await h.add(record({ jobId: "b", job: "B", engine: "restic", status: "warning", finishedAt: now - 3000 }), now);
+    const a = h.summary("a");
+    assert.equal(a.last.status, "failed");
+    assert.equal(a.last.error, "boom");
+    assert.deepEqual(a.counts, { success: 1, failed: 1 });
+    assert.deepEqual(a.lastSuccess, { runId: ok.runId, finishedAt: ok.finishedAt });
+    assert.equal(h.summary("b").lastSuccess.finishedAt, now - 3000, "a warning is a success");
+    // Three failures push the only success out of the kept records: it is still the last success.
+    for (let i = 0; i < 3; i++) await h.add(record({ jobId: "a", job: "A", status: "failed", ok: false, finishedAt: now - 1000 + i }), now);
+    assert.deepEqual(h.summary("a").counts, { failed: 3 });
+    assert.equal(h.summary("a").runs, 3);
+    assert.deepEqual(h.summary("a").lastSuccess, { runId: ok.runId, finishedAt: ok.finishedAt });
+    await h.settled();
+
+    // A new process knows every job from the summary alone: no history file is read.
+    const again = new History(home);
+    assert.deepEqual(await again.ready(), { read: 0 });
+    assert.deepEqual((await again.keys()).map((k) => k.key).sort(), ["a", "b"]);
+    assert.equal(again.summary("a").last.runId, h.summary("a").last.runId);
+    assert.deepEqual(again.summary("a").lastSuccess, { runId: ok.runId, finishedAt: ok.finishedAt });
+    assert.equal(again.summary("b").engine, "restic");
+  });
+
+  it("are built once from the history when missing or unreadable, and read again only the file that changed behind them", async function () {
+    const home = tmpDir("home");
+    const h = new History(home);
+    const now = Date.now();
+    for (const key of ["a", "b", "c"]) for (let i = 0; i < 4; i++) await h.add(record({ jobId: key, job: key.toUpperCase(), finishedAt: now - 100 + i }), now);
+    await h.settled();
+    const summaryFile = path.join(home, "summary.json");
+
+    // An upgrade: history, no summary yet.
+    fs.rmSync(summaryFile);
+    let again = new History(home);
+    assert.deepEqual(await again.ready(), { read: 3 });
+    assert.deepEqual(again.summary("c").counts, { success: 4 });
+    assert.ok(fs.existsSync(summaryFile), "written once built");
+    assert.deepEqual(await new History(home).ready(), { read: 0 }, "and not built again");
+
+    // Node-RED stopped after a history file was written and before the summary was.
+    const file = path.join(h.dir, `${keyFile("b")}.json`);
+    const doc = JSON.parse(fs.readFileSync(file, "utf8"));
+    doc.runs.unshift(record({ jobId: "b", job: "B", status: "failed", ok: false, finishedAt: now + 1 }));
+    fs.writeFileSync(file, JSON.stringify(doc));
+    again = new History(home);
+    assert.deepEqual(await again.ready(), { read: 1 });
+    assert.equal(again.summary("b").last.status, "failed");
+    assert.deepEqual(again.summary("b").counts, { success: 4, failed: 1 });
+
+    // A summary that does not parse is rebuilt, never trusted.
+    fs.writeFileSync(summaryFile, "{ not json");
+    again = new History(home);
+    assert.deepEqual(await again.ready(), { read: 3 });
+    assert.equal(again.summary("b").last.status, "failed");
+    assert.doesNotThrow(() => JSON.parse(fs.readFileSync(summaryFile, "utf8")));
+    assert.equal(fs.readdirSync(home).filter((f) => f.startsWith("summary.json.corrupt-")).length, 1, "the broken one is kept aside");
+  });
+});
+
 describe("log reading", function () {
   after(stopAll);
   it("tails, pages and searches a large log without reading it whole", async function () {

@@ -435,10 +435,38 @@ describe(`rsync jobs (Node-RED ${helper.major})`, function () {
     assert.equal(j.enabled, true);
     assert.equal(j.running, null);
     assert.equal(j.last.runId, msg.payload.runId);
+    assert.equal(j.lastSuccess.runId, msg.payload.runId);
+    assert.deepEqual(j.counts, { success: 1 });
     assert.equal(typeof j.nextRun, "number");
     const d = new Date(j.nextRun);
     assert.equal(`${d.getUTCHours()}:${d.getUTCMinutes()}`, "2:0");
     assert.ok(j.nextRun > Date.now());
+  });
+
+  it("GET highball/jobs reads no history file: the jobs' summaries answer", async function () {
+    const src = tmpDir("src"), dst = tmpDir("dst");
+    makeTree(src, { files: 2 });
+    const msg = await runJob({ name: "summed", source: { type: "local", paths: [{ path: src }] }, destination: { type: "local", path: dst } });
+    const { Engine } = require("../../dist/lib/runs/engine");
+    const historyDir = Engine.get(home).history.dir;
+    const opened = [];
+    const fsp = fs.promises;
+    const { readFile, open } = fsp;
+    const { readFileSync, openSync } = fs;
+    const note = (f) => { if (String(f).startsWith(historyDir)) opened.push(String(f)); };
+    fsp.readFile = function (f, ...rest) { note(f); return readFile.call(this, f, ...rest); };
+    fsp.open = function (f, ...rest) { note(f); return open.call(this, f, ...rest); };
+    fs.readFileSync = function (f, ...rest) { note(f); return readFileSync.call(this, f, ...rest); };
+    fs.openSync = function (f, ...rest) { note(f); return openSync.call(this, f, ...rest); };
+    let jobs;
+    try {
+      jobs = (await helper.request().get("/highball/jobs").expect(200)).body;
+    } finally {
+      Object.assign(fsp, { readFile, open });
+      Object.assign(fs, { readFileSync, openSync });
+    }
+    assert.equal(jobs.find((j) => j.id === "j1").last.runId, msg.payload.runId);
+    assert.deepEqual(opened, []);
   });
 
   it("a job sent straight from http in (no id) keeps its history under its name and is listed", async function () {
