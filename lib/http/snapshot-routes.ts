@@ -6,6 +6,9 @@
  *                                                          &limit=N: the first N bytes); a folder: zip
  *   GET  highball/profiles/:id/diff?from=&to=&path=       what changed, with sizes, by growth
  *   POST highball/profiles/:id/restore                    {snapshot, paths, target, dryRun, overwrite}
+ *   POST highball/profiles/:id/init                       restic init: {repository, created}; 409 when it exists
+ *   POST highball/profiles/:id/unlock                     removes stale locks: {removed}
+ *   GET  highball/profiles/:id/stats?perSnapshot=         size, snapshot count, files and size per snapshot
  * `:id` is a profile config node's id or a profile's name. Reads need highball.read, a restore
  * highball.write. Answers name only what the user asked for inside their own snapshot.
  */
@@ -14,6 +17,7 @@ import { Engine } from "../runs/engine";
 import { highballHome, type HighballSettings } from "../home";
 import { resolveProfile, type EffectiveProfile } from "../profile";
 import { SnapshotBrowser, SnapshotError, type DownloadStream } from "../snapshots";
+import { initRepository, unlockRepository, repositoryStats } from "../profile/repository";
 import { fail, type AdminRED } from "./routes";
 
 const mounted = new WeakSet<object>();
@@ -66,7 +70,8 @@ function handle(h: (req: Request, res: Response) => Promise<void>): RequestHandl
         res.destroy();
         return;
       }
-      if (err instanceof SnapshotError) fail(res, err.status, err.message);
+      if (err instanceof SnapshotError && err.reason) res.status(err.status).json({ error: err.message, reason: err.reason });
+      else if (err instanceof SnapshotError) fail(res, err.status, err.message);
       else fail(res, 500, "the request could not be completed");
     });
   };
@@ -175,6 +180,18 @@ export function mountSnapshotRoutes(RED: AdminRED): void {
       path: req.query.path,
       limit: int(req.query.limit, 500, 1, browser.maxChanges),
     }));
+  }));
+
+  app.post("/highball/profiles/:id/init", write, handle(async (req, res) => {
+    res.json(await initRepository(profile(req)));
+  }));
+
+  app.post("/highball/profiles/:id/unlock", write, handle(async (req, res) => {
+    res.json(await unlockRepository(profile(req)));
+  }));
+
+  app.get("/highball/profiles/:id/stats", read, handle(async (req, res) => {
+    res.json(await repositoryStats(profile(req), int(req.query.perSnapshot, 20, 0, 100)));
   }));
 
   app.post("/highball/profiles/:id/restore", write, handle(async (req, res) => {

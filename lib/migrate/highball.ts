@@ -401,7 +401,8 @@ export function importHighball(yamlText: string, opts: { tab?: string } = {}): H
     for (const problem of jobProblems(b.job)) warnings.push(`job "${name}": ${problem}`);
     flow.nextRow();
     const trigger = b.schedule ? flow.place("schedule", `schedule:${kind}`, name, { type: TYPES.schedule, timezone, ...b.schedule }) : null;
-    const jobNode = flow.place("job", `job:${kind}`, name, jobNodeFields(b.job));
+    // The profile by its config node's id, as the editor's picker stores it (so it counts as used).
+    const jobNode = flow.place("job", `job:${kind}`, name, jobNodeFields(b.job.profile ? { ...b.job, profile: flow.id("profile", b.job.profile) } : b.job));
     if (trigger) flow.wire(trigger, jobNode);
     let last = jobNode;
     if (b.respect) {

@@ -121,7 +121,8 @@ export function importPrestic(iniText: string, opts: PresticImportOptions = {}):
     else seen.set(same, s.name);
 
     flow.nextRow();
-    const jobNode = flow.place("job", "job", s.name, jobNodeFields(job));
+    // The profile by its config node's id, as the editor's picker stores it (so it counts as used).
+    const jobNode = flow.place("job", "job", s.name, jobNodeFields({ ...job, profile: flow.id("profile", s.name) }));
     const run = flow.place("run", "restic", s.name, { type: TYPES.restic }, 2);
     flow.wire(jobNode, run);
     if (p.options.schedule) {

@@ -19,7 +19,7 @@ const RULES: [RegExp, (c: FailureContext) => SnapshotError][] = [
   [/multiple IDs with prefix|ambiguous/i, (c) => new SnapshotError(400, `${c.snapshot ? `the snapshot id ${c.snapshot}` : "a snapshot id"} matches several snapshots; use more digits`)],
   [/no matching ID found|Ignoring ".*": no matching|invalid id|could not find snapshot|no snapshot found/i, (c) => new SnapshotError(404, c.snapshot ? `the repository of profile "${c.profile}" has no snapshot ${c.snapshot}` : `a snapshot was not found in the repository of profile "${c.profile}"`)],
   [/not found in snapshot|cannot dump file/i, (c) => new SnapshotError(404, `that path is not in snapshot ${c.snapshot ?? ""}`.trim())],
-  [/unable to open config file|Is there a repository at the following location|repository does not exist|config file does not exist/i, (c) => new SnapshotError(502, `restic could not open the repository of profile "${c.profile}": there is no repository at its location, or it cannot be read`)],
+  [/unable to open config file|Is there a repository at the following location|repository does not exist|config file does not exist/i, (c) => new SnapshotError(502, `restic could not open the repository of profile "${c.profile}": there is no repository at its location, or it cannot be read`, "noRepository")],
   [/permission denied/i, (c) => new SnapshotError(502, `restic was refused access while it tried to ${c.action} (permission denied)`)],
   [/connection refused|no such host|i\/o timeout|network is unreachable|unable to start the sftp session|ssh: |dial tcp/i, (c) => new SnapshotError(502, `restic could not reach the repository of profile "${c.profile}"`)],
 ];

@@ -6,7 +6,8 @@
 
 /** A refusal with the HTTP status it maps to; its message is one sentence for a person. */
 export class SnapshotError extends Error {
-  constructor(readonly status: number, message: string) {
+  /** `reason`: a word the editor acts on ("noRepository": offer to initialise it). */
+  constructor(readonly status: number, message: string, readonly reason?: string) {
     super(message);
     this.name = "SnapshotError";
   }

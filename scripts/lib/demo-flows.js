@@ -30,7 +30,7 @@ function demoFlows(data) {
     {
       id: "hb-demo-rjob", type: "highball-backup-job", z: tab, name: "demo photos (restic)", engine: "restic", enabled: true,
       source: { type: "local", paths: [{ path: `${data}/photos`, include: [], exclude: ["cache/"] }] },
-      destination: { type: "local", path: "" }, profile: "demo-repo",
+      destination: { type: "local", path: "" }, profile: "hb-demo-profile",
       rsync: { delete: false, checksum: false, compress: false, bwlimit: "", exclude: [], args: [] },
       restic: { command: "backup", args: [], tags: ["demo"] }, resources: [], timeoutSeconds: 3600,
       x: 370, y: 350, wires: [["hb-demo-restic"]],

@@ -87,7 +87,7 @@ describe("migrate: PRestic config.ini", function () {
     assert.deepEqual(jobs.map((j) => j.name).sort(), ["default", "nas-check", "nas-forget", "nas-photos", "offsite-docs"]);
     const photos = named(nodes, TYPES.job, "nas-photos");
     assert.equal(photos.engine, "restic");
-    assert.equal(photos.profile, "nas-photos");
+    assert.equal(photos.profile, named(nodes, TYPES.profile, "nas-photos").id, "the profile by its config node's id, as the editor's picker stores it");
     assert.deepEqual(photos.restic, { command: "backup", args: ["/srv/photos", "/home/anna/Pictures", "--exclude-caches", "--iexclude=*.tmp"], tags: [] });
     const forget = named(nodes, TYPES.job, "nas-forget");
     assert.deepEqual(forget.restic, { command: "forget", args: ["--keep-daily", "7", "--keep-weekly", "4", "--keep-monthly", "12", "--prune"], tags: [] });
@@ -135,7 +135,8 @@ describe("migrate: PRestic config.ini", function () {
     assert.deepEqual(imported.warnings, []);
     const defs = new Map(byType(imported.nodes, TYPES.profile).map((p) => [p.name, { options: p.options }]));
     const jobNode = named(imported.nodes, TYPES.job, "task");
-    const step = R.resticStep(descriptor(jobNode), P.resolveProfile(jobNode.profile, defs), await R.detectResticVersion());
+    const profileName = imported.nodes.find((n) => n.id === jobNode.profile).name;
+    const step = R.resticStep(descriptor(jobNode), P.resolveProfile(profileName, defs), await R.detectResticVersion());
     const outcome = await runPlan(step.plan, step.parser);
     assert.equal(outcome.status, "success", outcome.error);
     assert.equal(outcome.stats.filesTotal, tree.files);
@@ -182,7 +183,7 @@ describe("migrate: Highball config.yaml", function () {
     assert.deepEqual(profile.options, { repository: "rest:http://restic@nuc:8000/ha" });
     const ha = named(nodes, TYPES.job, "homeassistant");
     assert.equal(ha.engine, "restic");
-    assert.equal(ha.profile, "homeassistant");
+    assert.equal(ha.profile, profile.id);
     assert.deepEqual(ha.source.paths, [{ path: "/config", exclude: ["*.db-wal", "tts/"] }]);
     assert.equal(wiredTo(nodes, wiredTo(nodes, ha)[0])[0].type, TYPES.restic);
     const discard = named(nodes, TYPES.job, "homeassistant discard");

@@ -1,0 +1,120 @@
+/**
+ * A profile's repository as a whole: create it (`restic init`), remove its stale locks
+ * (`restic unlock`) and say how big it is (`restic stats`, `restic snapshots`). restic runs
+ * through the run machinery's process starter (lib/runs/process), like every run's tool.
+ */
+import { spawnPlan } from "../runs/process";
+import { profileToRestic, withPassword } from "./restic";
+import type { EffectiveProfile } from "./resolve";
+import { SnapshotError } from "../snapshots/validate";
+import { resticFailure } from "../snapshots/errors";
+
+const TIMEOUT_MS = 10 * 60_000;
+const STDERR_KEEP = 16 * 1024;
+const STDOUT_KEEP = 8 * 1024 * 1024;
+
+interface Ran { code: number | null; signal: string | null; spawnError: string | null; timedOut: boolean; stdout: string; stderr: string }
+
+/** One restic command of the profile to its end, its output kept within bounds. */
+async function restic(p: EffectiveProfile, command: string, args: string[], timeoutMs = TIMEOUT_MS): Promise<Ran> {
+  let plan;
+  try {
+    plan = profileToRestic(p, command, args);
+  } catch (err) {
+    // A profile that cannot make a restic command (no repository, a bad option): its sentence.
+    throw new SnapshotError(409, (err as Error).message);
+  }
+  let stdout = "";
+  let stderr = "";
+  const proc = spawnPlan(plan, (stream, line, transient) => {
+    if (transient) return;
+    if (stream === "stdout") { if (stdout.length < STDOUT_KEEP) stdout += `${line}\n`; }
+    else stderr = `${stderr}${line}\n`.slice(-STDERR_KEEP);
+  });
+  let timedOut = false;
+  const timer = setTimeout(() => { timedOut = true; proc.kill("SIGTERM"); }, timeoutMs);
+  timer.unref();
+  const end = await proc.done;
+  clearTimeout(timer);
+  return { ...end, timedOut, stdout, stderr };
+}
+
+/** The profile, its password read; a missing or unreadable password is a 409 with its sentence. */
+async function ready(p: EffectiveProfile): Promise<EffectiveProfile> {
+  try {
+    return await withPassword(p);
+  } catch (err) {
+    throw new SnapshotError(409, (err as Error).message);
+  }
+}
+
+function failed(r: Ran, profile: string, action: string): SnapshotError {
+  return resticFailure({ code: r.code, signal: r.signal, stderr: r.stderr, spawnError: r.spawnError, timedOut: r.timedOut }, { profile, action });
+}
+
+/** The repository's location as shown to a person: a REST server's password left out. */
+function shown(p: EffectiveProfile): string {
+  const repo = p.options.repository ?? p.options["repository-file"] ?? "";
+  return repo.replace(/^(rest:[a-z]+:\/\/[^:/@]*):[^@/]*@/i, "$1@");
+}
+
+/** `restic init`: 201-like success, or a 409 when a repository is already there. */
+export async function initRepository(profile: EffectiveProfile): Promise<{ repository: string; created: true }> {
+  const p = await ready(profile);
+  const r = await restic(p, "init", []);
+  if (r.code === 0) return { repository: shown(p), created: true };
+  if (/config file already exists|repository master key and config already initialized|already initialized/i.test(r.stderr)) {
+    throw new SnapshotError(409, `the repository of profile "${p.name}" already exists; it was left as it is`);
+  }
+  throw failed(r, p.name, "create the repository");
+}
+
+async function lockCount(p: EffectiveProfile): Promise<number> {
+  const r = await restic(p, "list", ["locks", "--no-lock"]);
+  if (r.code !== 0) throw failed(r, p.name, "list the repository's locks");
+  return r.stdout.split("\n").filter((l) => /^[0-9a-f]{64}$/.test(l.trim())).length;
+}
+
+/** `restic unlock`: removes the locks whose holder is gone (never a live one); how many went. */
+export async function unlockRepository(profile: EffectiveProfile): Promise<{ removed: number }> {
+  const p = await ready(profile);
+  const before = await lockCount(p);
+  const r = await restic(p, "unlock", []);
+  if (r.code !== 0) throw failed(r, p.name, "remove stale locks");
+  return { removed: Math.max(0, before - (await lockCount(p))) };
+}
+
+export interface SnapshotStats { id: string; shortId: string; time: string; paths: string[]; files: number | null; size: number | null }
+export interface RepositoryStats { repository: string; size: number | null; snapshotCount: number; snapshots: SnapshotStats[] }
+
+function parseJson(text: string): unknown {
+  try { return JSON.parse(text.trim().split("\n").filter(Boolean).pop() ?? "null"); } catch { return null; }
+}
+
+/**
+ * The repository's size on disk (`stats --mode raw-data`), its snapshot count and, per snapshot,
+ * its files and size: from the snapshot's own summary where restic stores one (0.17 and later),
+ * else from `stats <id>` for the newest `perSnapshot` snapshots only, so the cost stays bounded
+ * however many snapshots there are (the others say null).
+ */
+export async function repositoryStats(profile: EffectiveProfile, perSnapshot = 20): Promise<RepositoryStats> {
+  const p = await ready(profile);
+  const raw = await restic(p, "stats", ["--json", "--mode", "raw-data", "--no-lock"]);
+  if (raw.code !== 0) throw failed(raw, p.name, "read the repository's size");
+  const size = (parseJson(raw.stdout) as { total_size?: unknown } | null)?.total_size;
+  const list = await restic(p, "snapshots", ["--json", "--no-lock"]);
+  if (list.code !== 0) throw failed(list, p.name, "list the snapshots");
+  type Snap = { id: string; short_id?: string; time: string; paths?: string[]; summary?: { total_files_processed?: number; total_bytes_processed?: number } };
+  const snaps = ((parseJson(list.stdout) as Snap[] | null) ?? []).slice().sort((a, b) => (a.time < b.time ? 1 : -1));
+  const out: SnapshotStats[] = snaps.map((s) => ({
+    id: s.id, shortId: s.short_id ?? s.id.slice(0, 8), time: s.time, paths: s.paths ?? [],
+    files: s.summary?.total_files_processed ?? null, size: s.summary?.total_bytes_processed ?? null,
+  }));
+  for (const s of out.slice(0, Math.max(0, perSnapshot))) {
+    if (s.files !== null && s.size !== null) continue;
+    const r = await restic(p, "stats", ["--json", "--no-lock", s.id]);
+    const j = r.code === 0 ? (parseJson(r.stdout) as { total_size?: number; total_file_count?: number } | null) : null;
+    if (j) { s.files = j.total_file_count ?? null; s.size = j.total_size ?? null; }
+  }
+  return { repository: shown(p), size: typeof size === "number" ? size : null, snapshotCount: out.length, snapshots: out };
+}

@@ -1,0 +1,110 @@
+"use strict";
+// A profile's repository from the editor (SPEC "Repository lifecycle"): POST init creates it
+// (409 when it exists), POST unlock removes stale locks and says how many, GET stats reports
+// its size, snapshot count and each snapshot's files and size; with real restic repositories.
+const assert = require("node:assert/strict");
+const fs = require("node:fs");
+const path = require("node:path");
+const { spawn } = require("node:child_process");
+const helper = require("../support/red");
+const u = require("../fixtures/util");
+const { initResticRepo, restic } = require("../fixtures/restic");
+
+const nodes = [require("../../dist/nodes/highball-profile-config/highball-profile-config.js")];
+
+describe(`repository routes: init, unlock, stats (Node-RED ${helper.major})`, function () {
+  this.timeout(120000);
+  let dir, password, existing;
+
+  before(async function () {
+    dir = u.tmpDir("lifecycle");
+    password = "lifecycle-pass-1234";
+    existing = await initResticRepo();
+  });
+  after(async function () { await u.stopAll(); });
+  afterEach(async function () {
+    await helper.unload();
+    helper.settings({});
+  });
+
+  async function load(profiles, creds = {}) {
+    helper.settings({ highball: { dir: u.tmpDir("home") } });
+    await helper.load(nodes, [{ id: "tab", type: "tab", label: "t" }, ...profiles], creds);
+  }
+
+  it("initialises a new repository once; a second init is a 409 and changes nothing", async function () {
+    const repoPath = path.join(dir, "fresh");
+    await load([{ id: "cfg-fresh", type: "highball-profile-config", name: "fresh", options: { repository: repoPath, "cache-dir": path.join(dir, "cache") } }], { "cfg-fresh": { password } });
+    // Before: the snapshot list says there is no repository, with a reason the editor offers init for.
+    const before = await helper.request().get("/highball/profiles/cfg-fresh/snapshots").expect(502);
+    assert.equal(before.body.reason, "noRepository");
+    const r = await helper.request().post("/highball/profiles/cfg-fresh/init").expect(200);
+    assert.deepEqual(r.body, { repository: repoPath, created: true });
+    assert.ok(fs.existsSync(path.join(repoPath, "config")));
+    const config = fs.readFileSync(path.join(repoPath, "config"));
+    const again = await helper.request().post("/highball/profiles/fresh/init").expect(409);
+    assert.match(again.body.error, /already exists/);
+    assert.ok(fs.readFileSync(path.join(repoPath, "config")).equals(config), "the existing repository was left as it is");
+    // restic itself opens it with that password.
+    const opened = await restic({ extraArgs: [], env: { RESTIC_REPOSITORY: repoPath, RESTIC_PASSWORD: password, RESTIC_PASSWORD_FILE: "", RESTIC_CACHE_DIR: path.join(dir, "cache") } }, ["snapshots", "--json"]);
+    assert.equal(opened.code, 0, opened.stderr);
+    assert.deepEqual(JSON.parse(opened.stdout), []);
+    assert.ok(!JSON.stringify(r.body).includes(password));
+  });
+
+  it("init refuses a profile without a password or repository with a sentence, and an unknown profile with 404", async function () {
+    await load([
+      { id: "cfg-nopw", type: "highball-profile-config", name: "nopw", options: { repository: path.join(dir, "nopw") } },
+      { id: "cfg-norepo", type: "highball-profile-config", name: "norepo", options: {} },
+    ], { "cfg-norepo": { password } });
+    assert.match((await helper.request().post("/highball/profiles/cfg-nopw/init").expect(409)).body.error, /profile "nopw" has no password/);
+    assert.match((await helper.request().post("/highball/profiles/cfg-norepo/init").expect(409)).body.error, /has no repository/);
+    assert.ok(!fs.existsSync(path.join(dir, "nopw")));
+    await helper.request().post("/highball/profiles/nobody/init").expect(404);
+    await helper.request().post("/highball/profiles/nobody/unlock").expect(404);
+    await helper.request().get("/highball/profiles/nobody/stats").expect(404);
+  });
+
+  it("unlock removes a stale lock (its restic killed) and says how many; then none", async function () {
+    await load([{ id: "cfg-x", type: "highball-profile-config", name: "x", options: { repository: existing.repository, "password-file": existing.passwordFile, "cache-dir": existing.cacheDir } }]);
+    const holder = spawn("restic", ["backup", "--stdin", "--stdin-filename", "held"], { env: { ...process.env, ...existing.env }, stdio: ["pipe", "ignore", "ignore"] });
+    u.track(holder, "lock holder");
+    const locks = path.join(existing.path, "locks");
+    await u.waitFor(() => fs.existsSync(locks) && fs.readdirSync(locks).some((f) => fs.statSync(path.join(locks, f)).size > 0), { what: "the holder's lock" });
+    const exited = new Promise((resolve) => holder.once("exit", resolve));
+    holder.kill("SIGKILL");
+    await exited;
+    assert.equal(fs.readdirSync(locks).length, 1);
+    const r = await helper.request().post("/highball/profiles/cfg-x/unlock").expect(200);
+    assert.deepEqual(r.body, { removed: 1 });
+    assert.equal(fs.readdirSync(locks).length, 0);
+    assert.deepEqual((await helper.request().post("/highball/profiles/cfg-x/unlock").expect(200)).body, { removed: 0 });
+  });
+
+  it("stats: the repository's size, its snapshot count, and each snapshot's files and size as restic reports them", async function () {
+    const src = u.tmpDir("stats-src");
+    fs.writeFileSync(path.join(src, "a.txt"), "a".repeat(1000));
+    fs.writeFileSync(path.join(src, "b.txt"), "b".repeat(3000));
+    assert.equal((await restic(existing, ["backup", src])).code, 0);
+    fs.writeFileSync(path.join(src, "c.txt"), "c".repeat(500));
+    assert.equal((await restic(existing, ["backup", src])).code, 0);
+    await load([{ id: "cfg-x", type: "highball-profile-config", name: "x", options: { repository: existing.repository, "password-file": existing.passwordFile, "cache-dir": existing.cacheDir } }]);
+    const s = (await helper.request().get("/highball/profiles/cfg-x/stats").expect(200)).body;
+    const raw = JSON.parse((await restic(existing, ["stats", "--json", "--mode", "raw-data"])).stdout);
+    assert.equal(s.size, raw.total_size);
+    const snaps = JSON.parse((await restic(existing, ["snapshots", "--json"])).stdout);
+    assert.equal(s.snapshotCount, snaps.length);
+    assert.equal(s.snapshots.length, snaps.length);
+    const mine = s.snapshots.filter((x) => x.paths.includes(src));
+    assert.equal(mine.length, 2);
+    // Newest first; each with what restic counts for it (its files and their size).
+    assert.ok(mine[0].time > mine[1].time);
+    for (const snap of mine) {
+      const own = JSON.parse((await restic(existing, ["stats", "--json", snap.id])).stdout);
+      assert.equal(snap.files, own.total_file_count);
+      assert.equal(snap.size, own.total_size);
+    }
+    assert.equal(mine[0].size - mine[1].size, 500);
+    assert.ok(!JSON.stringify(s).includes(existing.password));
+  });
+});
