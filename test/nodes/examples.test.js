@@ -140,7 +140,8 @@ describe(`examples (Node-RED ${helper.major})`, function () {
           assert.ok(flow.some((n) => n.z === tab && n.type === "comment" && n.name), `tab ${tab} has a comment node`);
         }
         for (const n of flow.filter((x) => x.type === "highball-backup-job" && x.engine === "restic" && x.profile)) {
-          assert.ok(flow.some((p) => p.type === "highball-profile-config" && p.name === n.profile), `${n.id}: profile "${n.profile}" is in the file`);
+          // By the config node's id, as the editor's picker stores it, so Node-RED counts the profile as used.
+          assert.ok(flow.some((p) => p.type === "highball-profile-config" && p.id === n.profile), `${n.id}: profile "${n.profile}" is a profile node of the file, by its id`);
         }
         for (const n of flow.filter((x) => x.type === "highball-notify")) {
           assert.equal((n.wires ?? []).length, n.mqtt ? 2 : 1, `${n.id}: one output, two with the MQTT channel`);
