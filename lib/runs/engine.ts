@@ -15,6 +15,7 @@ import { Spawner } from "./spawner";
 import type { RunRecord, RunningEntry, Retention } from "./types";
 import { resolveProfile, type ProfileDef } from "../profile/resolve";
 import type { FailedStart } from "./failure";
+import { DISK_FULL, MIN_FREE_BYTES, diskFullError, freeBytes, productFullSentence } from "./diskfull";
 
 export interface Step { plan: ProcessPlan; parser: OutputParser }
 
@@ -78,6 +79,8 @@ export class ActiveRun extends EventEmitter {
   private timedOut = false;
   private lastProgress = 0;
   private exitCode: number | null = null;
+  /** The first line a tool wrote saying a disk was full. */
+  private diskLine: string | null = null;
 
   constructor(private readonly engine: Engine, readonly req: StartRequest) {
     super();
@@ -152,8 +155,16 @@ export class ActiveRun extends EventEmitter {
       errors.push(req.failure);
       log.write(`# the run could not start: ${req.failure}`);
     }
+    // A run needs room for its log and its record: on a full disk it says so rather than
+    // starting a tool whose every line is lost.
+    const free = freeBytes(engine.home);
+    const full = req.failure === undefined && free !== null && free < MIN_FREE_BYTES;
+    if (full) {
+      status = "failed";
+      errors.push(productFullSentence(engine.home, "a run needs room there for its log and its history record, so the tool was not started"));
+    }
     try {
-      for (let i = 0; i < req.steps.length && !this.stopReason; i++) {
+      for (let i = 0; i < req.steps.length && !this.stopReason && !full; i++) {
         let step = req.steps[i]!;
         for (let attempt = 1; ; attempt++) {
           const outcome = await this.runStep(step, log);
@@ -180,6 +191,14 @@ export class ActiveRun extends EventEmitter {
     if (this.stopReason) {
       status = this.timedOut ? "failed" : "cancelled";
       errors.unshift(this.stopReason);
+    }
+    // A full disk is said as such, naming which one: the tools' own words are kept after it.
+    const disk = log.failure?.code === "ENOSPC" || log.failure?.code === "EDQUOT"
+      ? productFullSentence(engine.home, "the run's log could not be written completely")
+      : diskFullError(req.job, engine.home, this.diskLine);
+    if (disk && !full) {
+      status = "failed";
+      errors.unshift(disk);
     }
     const finishedAt = Date.now();
     const record: RunRecord = {
@@ -212,6 +231,7 @@ export class ActiveRun extends EventEmitter {
     log.write(`# ${[plan.command, ...plan.args].map((a) => (/[\s'"$`\\;|&<>()]/.test(a) ? JSON.stringify(a) : a)).join(" ")}`);
     const onLine = (stream: "stdout" | "stderr", line: string, transient: boolean) => {
       if (stream === "stdout") parser.stdout(line); else parser.stderr(line);
+      if (this.diskLine === null && stream === "stderr" && DISK_FULL.test(line)) this.diskLine = line;
       this.emit("line", stream, line, transient);
       const now = Date.now();
       if (now - this.lastProgress >= PROGRESS_EVERY_MS) {
@@ -405,7 +425,11 @@ export class Engine extends EventEmitter {
    */
   finished(run: ActiveRun, record: RunRecord): Promise<void> {
     this.active.delete(run.runId);
-    const saved = this.history.add(record);
+    const saved = this.history.add(record).catch((err: NodeJS.ErrnoException) => {
+      // The record stays in memory (readers see it) and reaches the disk with the next write.
+      if (err.code === "ENOSPC" || err.code === "EDQUOT") throw new Error(productFullSentence(this.home, "the run's history record could not be written yet; it is kept and written with the next run"));
+      throw err;
+    });
     saved.catch(() => undefined);
     this.registry.remove(run.runId, saved);
     this.emit("end", record);

@@ -29,6 +29,9 @@ export class RunLog {
   private parts: string[] = [];
   private bytes = 0;
   private timer: NodeJS.Timeout | null = null;
+  private release: (() => void) | null = null;
+  /** Why the log could not be written (a full disk), if it could not. */
+  failure: NodeJS.ErrnoException | null = null;
 
   /** The file, opened at once; null when that failed (the stream then reports nothing: a run never stops for its log). */
   private readonly fd: number | null;
@@ -38,7 +41,12 @@ export class RunLog {
     try { fd = openSync(file, "a", FILE_MODE); } catch { /* the stream below tries again and swallows its error */ }
     this.fd = fd;
     this.out = fd === null ? createWriteStream(file, { flags: "a", mode: FILE_MODE }) : createWriteStream(file, { fd, autoClose: true });
-    this.out.on("error", () => undefined); // a full disk must not crash Node-RED; the run still ends
+    // A full disk must not crash Node-RED nor hold the run: the error is kept for the run's
+    // record, and whoever waits for the file to catch up is let go (no "drain" follows an error).
+    this.out.on("error", (err: NodeJS.ErrnoException) => {
+      this.failure ??= err;
+      this.release?.();
+    });
     // Longest first, so a secret that contains another is masked whole.
     this.secrets = secrets.filter((s) => s.length >= 3).sort((a, b) => b.length - a.length);
   }
@@ -66,15 +74,22 @@ export class RunLog {
     const chunk = this.parts.join("");
     this.parts = [];
     this.bytes = 0;
+    if (this.failure) return;
     if (!this.out.write(chunk) && !this.drained) {
-      this.drained = new Promise((resolve) => this.out.once("drain", () => { this.drained = null; resolve(); }));
+      this.drained = new Promise((resolve) => {
+        const go = () => { this.out.off("drain", go); this.release = null; this.drained = null; resolve(); };
+        this.release = go;
+        this.out.once("drain", go);
+      });
     }
   }
 
   /** Everything written so far is on disk (before another writer appends to the same file). */
   flush(): Promise<void> {
     this.push();
+    if (this.failure || this.out.destroyed) return Promise.resolve();
     return new Promise((resolve) => {
+      this.out.once("error", () => resolve());
       if (!this.out.writableNeedDrain) this.out.write("", () => resolve());
       else this.out.once("drain", () => this.out.write("", () => resolve()));
     });
@@ -91,7 +106,11 @@ export class RunLog {
     const chunk = this.parts.join("");
     this.parts = [];
     this.bytes = 0;
-    if (chunk) writeSync(fd, chunk);
+    try {
+      if (chunk) writeSync(fd, chunk);
+    } catch (err) {
+      this.failure ??= err as NodeJS.ErrnoException;
+    }
     return true;
   }
 
@@ -112,13 +131,21 @@ export class RunLog {
       this.bytes = 0;
       try {
         if (chunk) writeSync(this.fd, chunk);
-      } catch {
-        // A full disk must not stop the run's end.
+      } catch (err) {
+        // A full disk must not stop the run's end; the record says it.
+        this.failure ??= err as NodeJS.ErrnoException;
       }
       this.out.destroy();
       return Promise.resolve();
     }
     this.push();
-    return new Promise((resolve) => this.out.end(resolve));
+    if (this.failure || this.out.destroyed) {
+      this.out.destroy();
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      this.out.once("error", () => resolve());
+      this.out.end(resolve);
+    });
   }
 }
