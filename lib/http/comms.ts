@@ -1,10 +1,10 @@
 import { promises as fsp } from "node:fs";
 import { join } from "node:path";
-import type { Request, Response, RequestHandler } from "express";
+import type { Request, Response } from "express";
 import type { Engine, ActiveRun } from "../runs/engine";
 import { RUN_ID } from "../runs/history";
 import type { RunRecord } from "../runs/types";
-import { fail, type AdminRED } from "./routes";
+import { fail, wrap, type AdminRED } from "./shared";
 
 /**
  * Live run state for the editor, over Node-RED's comms websocket.
@@ -255,9 +255,6 @@ export function mountComms(RED: CommsRED, engine: Engine): CommsBridge {
     if (!RUN_ID.test(runId)) { fail(res, 400, "that is not a run id"); return null; }
     if (!CLIENT.test(client)) { fail(res, 400, "client must be 1 to 64 letters, digits, - or _"); return null; }
     return { runId, client };
-  };
-  const wrap = (h: (req: Request, res: Response) => Promise<void>): RequestHandler => (req, res) => {
-    h(req, res).catch(() => fail(res, 500, "the request could not be completed"));
   };
 
   // Following is reading: a viewer with highball.read may watch a run's log.

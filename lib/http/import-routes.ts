@@ -15,13 +15,11 @@ import type { Request, Response, RequestHandler } from "express";
 import { importPrestic, importHighball, type ImportResult, type HighballImportResult } from "../migrate";
 import { ProfileError } from "../profile/options";
 import { WordsError } from "../profile/words";
-import { fail, type AdminRED } from "./routes";
+import { fail, mountOnce, type AdminRED } from "./shared";
 
 /** The largest file accepted: real configs are a few KB; a megabyte leaves room for comments. */
 export const IMPORT_MAX_BYTES = 1024 * 1024;
 const TAB_MAX = 100;
-
-const mounted = new WeakSet<object>();
 
 class BadRequest extends Error {
   constructor(readonly status: number, message: string) {
@@ -132,10 +130,8 @@ function route(format: Format): RequestHandler {
 
 /** Mounts the import routes once per admin app (the plugin and routes.ts may both call this). */
 export function mountImportRoutes(RED: AdminRED): void {
-  const app = RED.httpAdmin;
-  if (!app || mounted.has(app)) return;
-  mounted.add(app);
-  const write = RED.auth.needsPermission("highball.write");
-  app.post("/highball/import/prestic", write, route("prestic"));
-  app.post("/highball/import/highball", write, route("highball"));
+  mountOnce(RED, "import", (app, { write }) => {
+    app.post("/highball/import/prestic", write, route("prestic"));
+    app.post("/highball/import/highball", write, route("highball"));
+  });
 }

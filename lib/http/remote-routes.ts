@@ -6,17 +6,15 @@
  * highball.write; reading the last result and listing a daemon's public modules are reads.
  */
 import { userInfo } from "node:os";
-import type { Request, Response, RequestHandler } from "express";
+import type { Express, Request, Response, RequestHandler } from "express";
 import { Engine } from "../runs/engine";
 import { highballHome, type HighballSettings } from "../home";
 import { HOST_PATTERN, USER_PATTERN } from "../job/schema";
-import { fail, type AdminRED } from "./routes";
+import { fail, mountOnce, type AdminRED, type Guards } from "./shared";
 import { validateSsh, fetchHostKey, TOOLS, type SshValidation, type Tool, type PathRole } from "../remote/validate";
 import { acceptHostKey, bareHost, HostKeyChangedError, HostKeyError } from "../remote/knownhosts";
 import { discoverRsyncd } from "../remote/rsyncd";
 import { RemoteError } from "../remote/net";
-
-const mounted = new WeakSet<object>();
 
 const HOST_RE = new RegExp(HOST_PATTERN);
 const USER_RE = new RegExp(USER_PATTERN);
@@ -103,11 +101,10 @@ function remoteStatus(err: RemoteError): number {
 
 /** Mounts the remote routes once per admin app (mountAdminRoutes calls this too). */
 export function mountRemoteRoutes(RED: AdminRED): void {
-  const app = RED.httpAdmin;
-  if (!app || mounted.has(app)) return;
-  mounted.add(app);
-  const read = RED.auth.needsPermission("highball.read");
-  const write = RED.auth.needsPermission("highball.write");
+  mountOnce(RED, "remote", (app, guards) => routes(RED, app, guards));
+}
+
+function routes(RED: AdminRED, app: Express, { read, write }: Guards): void {
   const knownHostsFile = () => Engine.get(highballHome(RED.settings as HighballSettings)).knownHostsFile;
 
   // The last validation of each (host, port, user, path), so the editor can say "validated 5 min ago".

@@ -12,15 +12,14 @@
  * `:id` is a profile config node's id or a profile's name. Reads need highball.read, a restore
  * highball.write. Answers name only what the user asked for inside their own snapshot.
  */
-import type { Request, Response, RequestHandler } from "express";
+import type { Express, Request, Response, RequestHandler } from "express";
 import { Engine } from "../runs/engine";
 import { highballHome, type HighballSettings } from "../home";
 import { resolveProfile, type EffectiveProfile } from "../profile";
 import { SnapshotBrowser, SnapshotError, type DownloadStream } from "../snapshots";
 import { initRepository, unlockRepository, repositoryStats } from "../profile/repository";
-import { fail, type AdminRED } from "./routes";
+import { fail, int, mountOnce, type AdminRED, type Guards } from "./shared";
 
-const mounted = new WeakSet<object>();
 let shared: SnapshotBrowser | null = null;
 
 /** The one browser of this process: its cache is shared by every editor. */
@@ -37,11 +36,6 @@ function profileOf(e: Engine, id: string): EffectiveProfile {
   } catch (err) {
     throw new SnapshotError(409, (err as Error).message);
   }
-}
-
-function int(v: unknown, fallback: number, min: number, max: number): number {
-  if (typeof v !== "string" || !/^\d{1,15}$/.test(v)) return fallback;
-  return Math.max(min, Math.min(max, Number(v)));
 }
 
 function flag(v: unknown): boolean {
@@ -123,11 +117,10 @@ function pump(d: DownloadStream, res: Response, limit: number | null): Promise<v
 }
 
 export function mountSnapshotRoutes(RED: AdminRED): void {
-  const app = RED.httpAdmin;
-  if (!app || mounted.has(app)) return;
-  mounted.add(app);
-  const read = RED.auth.needsPermission("highball.read");
-  const write = RED.auth.needsPermission("highball.write");
+  mountOnce(RED, "snapshots", (app, guards) => routes(RED, app, guards));
+}
+
+function routes(RED: AdminRED, app: Express, { read, write }: Guards): void {
   const engine = () => Engine.get(highballHome(RED.settings as HighballSettings));
   const browser = snapshotBrowser();
   const profile = (req: Request) => profileOf(engine(), String(req.params.id));
