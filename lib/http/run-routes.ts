@@ -77,12 +77,13 @@ function routes(RED: AdminRED, app: Express, { read, write }: Guards): void {
   // The editor shows the effective profile of what is being edited, parents taken from the
   // deployed profiles, secrets masked.
   app.post("/highball/profiles/preview", read, wrap(async (req, res) => {
-    const body = (req.body ?? {}) as { name?: unknown; options?: unknown };
+    const body = (req.body ?? {}) as { name?: unknown; options?: unknown; hasPassword?: unknown };
     const name = typeof body.name === "string" && body.name.trim() ? body.name.trim() : "(this profile)";
     if (body.options !== undefined && (typeof body.options !== "object" || body.options === null || Array.isArray(body.options))) return fail(res, 400, "options must be an object of PRestic keys");
     try {
       const set = engine().profileSet();
-      set.set(name, { options: (body.options ?? {}) as ProfileDef["options"] });
+      // A password typed in the dialog (or kept as its credential) counts, never sent here itself.
+      set.set(name, { options: (body.options ?? {}) as ProfileDef["options"], password: body.hasPassword === true ? "(typed)" : undefined });
       res.json(describeProfile(resolveProfile(name, set)));
     } catch (err) {
       res.json({ error: (err as Error).message });
