@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 /** The part of Node-RED's settings the engine reads. */
 export interface HighballSettings {
   userDir?: string;
-  highball?: { dir?: string };
+  highball?: { dir?: string; /** Bound of the snapshot index folder, in MiB (default 2048). */ snapshotIndexMB?: number };
 }
 
 /**

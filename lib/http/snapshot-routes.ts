@@ -16,7 +16,8 @@ import type { Express, Request, Response, RequestHandler } from "express";
 import { Engine } from "../runs/engine";
 import { highballHome, type HighballSettings } from "../home";
 import { resolveProfile, type EffectiveProfile } from "../profile";
-import { SnapshotBrowser, SnapshotError, type DownloadStream } from "../snapshots";
+import { SnapshotBrowser, SnapshotError, SnapshotIndexes, type DownloadStream } from "../snapshots";
+import { indexAfterBackups } from "../snapshots/index-after";
 import { initRepository, unlockRepository, repositoryStats } from "../profile/repository";
 import { fail, int, mountOnce, type AdminRED, type Guards } from "./shared";
 
@@ -120,13 +121,26 @@ export function mountSnapshotRoutes(RED: AdminRED): void {
   mountOnce(RED, "snapshots", (app, guards) => routes(RED, app, guards));
 }
 
+/** The snapshot indexes of this runtime's storage folder, bounded by its setting. */
+export function snapshotIndexes(settings: unknown): SnapshotIndexes {
+  const s = settings as HighballSettings | undefined;
+  return SnapshotIndexes.at(highballHome(s), { maxMB: s?.highball?.snapshotIndexMB });
+}
+
+/** Restic backups of this runtime get their snapshot indexed once they have ended (once per engine). */
+export function indexBackups(settings: unknown): void {
+  indexAfterBackups(Engine.get(highballHome(settings as HighballSettings)), snapshotBrowser(), snapshotIndexes(settings));
+}
+
 function routes(RED: AdminRED, app: Express, { read, write }: Guards): void {
   const engine = () => Engine.get(highballHome(RED.settings as HighballSettings));
   const browser = snapshotBrowser();
   const profile = (req: Request) => profileOf(engine(), String(req.params.id));
+  const indexes = () => snapshotIndexes(RED.settings);
+  indexBackups(RED.settings);
 
   app.get("/highball/profiles/:id/snapshots", read, handle(async (req, res) => {
-    res.json(await browser.snapshots(profile(req)));
+    res.json(await browser.snapshots(profile(req), indexes()));
   }));
 
   app.get("/highball/profiles/:id/snapshots/:snap/ls", read, handle(async (req, res) => {
@@ -134,14 +148,14 @@ function routes(RED: AdminRED, app: Express, { read, write }: Guards): void {
     res.json(await browser.ls(p, req.params.snap, req.query.path ?? "/", {
       offset: int(req.query.offset, 0, 0, Number.MAX_SAFE_INTEGER),
       limit: int(req.query.limit, browser.maxListing, 1, browser.maxListing),
-    }));
+    }, indexes()));
   }));
 
   app.get("/highball/profiles/:id/snapshots/:snap/file", read, handle(async (req, res) => {
     const p = profile(req);
     if (req.query.path === undefined) throw new SnapshotError(400, "path must name a file or a folder in the snapshot");
     const limit = req.query.limit === undefined ? null : int(req.query.limit, 0, 0, Number.MAX_SAFE_INTEGER);
-    const d = await browser.open(p, req.params.snap, req.query.path);
+    const d = await browser.open(p, req.params.snap, req.query.path, indexes());
     try {
       await send(d, res, flag(req.query.download), limit);
     } catch (err) {
@@ -172,6 +186,7 @@ function routes(RED: AdminRED, app: Express, { read, write }: Guards): void {
     res.json(await browser.diff(p, req.query.from, req.query.to, {
       path: req.query.path,
       limit: int(req.query.limit, 500, 1, browser.maxChanges),
+      index: indexes(),
     }));
   }));
 

@@ -20,6 +20,9 @@ import type { ProcessPlan } from "../engines/types";
 import { LruCache, type CacheStats } from "./cache";
 import { startRestic, readNdjson, Slots, type Exit, type ResticProcess } from "./runner";
 import { resticFailure, ignoredSnapshot, type FailureContext } from "./errors";
+import type { SnapshotIndexes } from "./index-store";
+import type { IndexMeta } from "./index-file";
+import { withIndex, feed, sizesFromIndexes } from "./index-browse";
 import { SnapshotError, snapshotId, snapshotPath, targetPath, parentOf, baseName, within, literalPattern } from "./validate";
 
 export interface SnapshotInfo {
@@ -34,6 +37,8 @@ export interface SnapshotInfo {
   parent: string | null;
   /** restic >= 0.17 stores a summary with each snapshot. */
   summary: { files: number | null; bytes: number | null } | null;
+  /** Its tree is in the snapshot index: browsing it starts no `restic ls`. */
+  indexed: boolean;
 }
 
 export interface Entry {
@@ -60,6 +65,8 @@ export interface LsResult {
   /** The directory holds more entries than one listing keeps. */
   truncated: boolean;
   cached: boolean;
+  /** Answered from the snapshot index. */
+  indexed?: boolean;
 }
 
 export type ChangeKind = "added" | "removed" | "modified" | "type" | "metadata" | "other";
@@ -229,6 +236,12 @@ export function looksLikeText(head: Buffer, complete: boolean): boolean {
   return false;
 }
 
+/** The repository a profile names, as a key: two profiles of one repository share listings and indexes. */
+export function repoKey(p: EffectiveProfile): string {
+  const o = p.options;
+  return createHash("sha256").update(JSON.stringify([o.repository ?? null, o["repository-file"] ?? null, o.option ?? []])).digest("hex").slice(0, 24);
+}
+
 export class SnapshotBrowser {
   private readonly cache: LruCache<Listing>;
   private readonly diffs: LruCache<Omit<DiffResult, "changes"> & { all: Change[] }>;
@@ -269,10 +282,8 @@ export class SnapshotBrowser {
     this.diffs.clear();
   }
 
-  /** The repository a profile names, as a cache key: two profiles of one repository share listings. */
   private repoKey(p: EffectiveProfile): string {
-    const o = p.options;
-    return createHash("sha256").update(JSON.stringify([o.repository ?? null, o["repository-file"] ?? null, o.option ?? []])).digest("hex").slice(0, 24);
+    return repoKey(p);
   }
 
   private plan(p: EffectiveProfile, command: string, args: string[]): ProcessPlan {
@@ -318,7 +329,7 @@ export class SnapshotBrowser {
 
   // ---------------------------------------------------------------- snapshots
 
-  async snapshots(p: EffectiveProfile): Promise<SnapshotInfo[]> {
+  async snapshots(p: EffectiveProfile, idx?: SnapshotIndexes): Promise<SnapshotInfo[]> {
     const plan = this.plan(p, "snapshots", ["--json"]);
     const ctx = { profile: p.name, action: "list the snapshots" };
     const text = await this.slots.run(async () => {
@@ -353,6 +364,7 @@ export class SnapshotBrowser {
         tags: Array.isArray(o.tags) ? o.tags.map(String) : [],
         parent: str(o.parent),
         summary: summary ? { files: num(summary.total_files_processed), bytes: num(summary.total_bytes_processed) } : null,
+        indexed: false,
       });
     }
     out.sort((a, b) => b.time - a.time || a.id.localeCompare(b.id));
@@ -364,6 +376,12 @@ export class SnapshotBrowser {
       const [r, from, to] = k.split("\0");
       return r === repo && (gone(from ?? "") || gone(to ?? ""));
     });
+    if (idx) {
+      // Indexes of forgotten snapshots go with them.
+      await idx.prune(repo, out.map((s) => s.id));
+      const have = await idx.indexed(repo);
+      for (const s of out) s.indexed = have.has(s.id);
+    }
     return out;
   }
 
@@ -500,9 +518,15 @@ export class SnapshotBrowser {
   }
 
   /** One level of `dir` in snapshot `snap`, `limit` entries from `offset`. */
-  async ls(p: EffectiveProfile, snapIn: unknown, dirIn: unknown, page: { offset?: number; limit?: number } = {}): Promise<LsResult> {
+  async ls(p: EffectiveProfile, snapIn: unknown, dirIn: unknown, page: { offset?: number; limit?: number } = {}, idx?: SnapshotIndexes): Promise<LsResult> {
     const snap = snapshotId(snapIn);
     const dir = snapshotPath(dirIn ?? "/");
+    if (idx) {
+      const fromIndex = await this.lsIndexed(p, snap, dir, page, idx);
+      if (fromIndex) return fromIndex;
+      // The first browse of a snapshot indexes it, in the background.
+      void this.index(p, snap, idx);
+    }
     const { promise, cached } = this.listing(p, snap, dir, true);
     const l = await promise;
     if (!l.self) throw new SnapshotError(404, `there is no ${dir} in snapshot ${snap.slice(0, 8)}`);
@@ -520,10 +544,55 @@ export class SnapshotBrowser {
     };
   }
 
-  /** What `path` is in the snapshot: from a cached listing when there is one, else from restic. */
-  async stat(p: EffectiveProfile, snapIn: unknown, pathIn: unknown): Promise<Entry & { snapshot: string }> {
+  /** A page of `dir` from the snapshot's index; undefined when it has none (or it is damaged). */
+  private lsIndexed(p: EffectiveProfile, snap: string, dir: string, page: { offset?: number; limit?: number }, idx: SnapshotIndexes): Promise<LsResult | undefined> {
+    return withIndex(idx, this.repoKey(p), snap, async (r) => {
+      const limit = Math.max(1, Math.min(page.limit ?? this.maxListing, this.maxListing));
+      const offset = Math.max(0, page.offset ?? 0);
+      const got = await r.list(dir, { offset, limit });
+      if (!got) {
+        const self = await r.stat(dir);
+        if (!self) throw new SnapshotError(404, `there is no ${dir} in snapshot ${snap.slice(0, 8)}`);
+        throw new SnapshotError(400, `${dir} is a ${self.type}, not a folder`);
+      }
+      return {
+        snapshot: r.meta.snapshot, path: dir, entries: got.entries.map((e) => entryOf(dir, e)), total: got.total,
+        offset: Math.min(offset, got.total), truncated: false, cached: false, indexed: true,
+      };
+    });
+  }
+
+  /**
+   * Writes the index of `snap` from one streamed `restic ls --json <snap>` (once; a second call
+   * meanwhile waits for the first). Null when restic could not list it (see idx.failures).
+   */
+  index(p: EffectiveProfile, snapIn: unknown, idx: SnapshotIndexes): Promise<IndexMeta | null> {
+    const snap = snapshotId(snapIn);
+    return idx.build(this.repoKey(p), snap, async (w) => {
+      let id: string | undefined;
+      const exit = await this.ndjson(p, "ls", ["--json", "--", snap], { profile: p.name, action: "index the snapshot", snapshot: snap }, (o) => {
+        const got = feed(w, o);
+        if (got) id = got;
+        if (w.pending >= 512 * 1024) return w.drain();
+        return undefined;
+      }, 0);
+      if (!id || ignoredSnapshot(exit.stderr)) throw new SnapshotError(404, `the repository of profile "${p.name}" has no snapshot ${snap}`);
+      return id;
+    });
+  }
+
+  /** What `path` is in the snapshot: from its index, a cached listing, else from restic. */
+  async stat(p: EffectiveProfile, snapIn: unknown, pathIn: unknown, idx?: SnapshotIndexes): Promise<Entry & { snapshot: string }> {
     const snap = snapshotId(snapIn);
     const path = snapshotPath(pathIn);
+    if (idx) {
+      const known = await withIndex(idx, this.repoKey(p), snap, async (r) => {
+        const e = await r.stat(path);
+        if (!e) throw new SnapshotError(404, `there is no ${path} in snapshot ${snap.slice(0, 8)}`);
+        return { ...entryOf(parentOf(path), { ...e, name: baseName(path) }), path, snapshot: r.meta.snapshot };
+      });
+      if (known) return known;
+    }
     const own = this.cachedListing(p, snap, path);
     if (own?.self) return { ...entryOf(parentOf(path), { ...own.self, name: baseName(path) }), path, snapshot: own.id ?? snap };
     if (path !== "/") {
@@ -547,8 +616,8 @@ export class SnapshotBrowser {
    * once restic has sent its first bytes, or has ended: a failure before any byte is thrown as
    * a SnapshotError, so the caller can still answer with a status.
    */
-  async open(p: EffectiveProfile, snapIn: unknown, pathIn: unknown): Promise<DownloadStream> {
-    const entry = await this.stat(p, snapIn, pathIn);
+  async open(p: EffectiveProfile, snapIn: unknown, pathIn: unknown, idx?: SnapshotIndexes): Promise<DownloadStream> {
+    const entry = await this.stat(p, snapIn, pathIn, idx);
     const snap = snapshotId(snapIn);
     if (entry.type !== "file" && entry.type !== "dir") throw new SnapshotError(400, `${entry.path} is a ${entry.type}; only files and folders can be downloaded`);
     let format: "zip" | "tar" | null = null;
@@ -601,7 +670,7 @@ export class SnapshotBrowser {
    * (or one recursive listing when there are very many folders), matched against the tracked
    * changes as the listing streams by.
    */
-  async diff(p: EffectiveProfile, fromIn: unknown, toIn: unknown, opts: { path?: unknown; limit?: number } = {}): Promise<DiffResult> {
+  async diff(p: EffectiveProfile, fromIn: unknown, toIn: unknown, opts: { path?: unknown; limit?: number; index?: SnapshotIndexes } = {}): Promise<DiffResult> {
     const from = snapshotId(fromIn, "from");
     const to = snapshotId(toIn, "to");
     const scope = snapshotPath(opts.path === undefined || opts.path === "" ? "/" : opts.path);
@@ -609,14 +678,14 @@ export class SnapshotBrowser {
     const key = `${this.repoKey(p)}\0${from}\0${to}\0${scope}`;
     let d = this.diffs.get(key);
     if (!d) {
-      d = await this.computeDiff(p, from, to, scope);
+      d = await this.computeDiff(p, from, to, scope, opts.index);
       this.diffs.set(key, d, { entries: d.all.length + 1, bytes: d.all.reduce((n, c) => n + 2 * c.path.length + 100, 200) });
     }
     const { all, ...rest } = d;
     return { ...rest, changes: all.slice(0, limit) };
   }
 
-  private async computeDiff(p: EffectiveProfile, from: string, to: string, scope: string): Promise<Omit<DiffResult, "changes"> & { all: Change[] }> {
+  private async computeDiff(p: EffectiveProfile, from: string, to: string, scope: string, idx?: SnapshotIndexes): Promise<Omit<DiffResult, "changes"> & { all: Change[] }> {
     const version = await this.version(p);
     const json = atLeast(version, 0, 13);
     const counts: Record<ChangeKind, number> = { added: 0, removed: 0, modified: 0, type: 0, metadata: 0, other: 0 };
@@ -645,7 +714,8 @@ export class SnapshotBrowser {
         if (m) add(m[1]!, m[2]!);
       });
     }
-    if (tracked.size) await this.diffSizes(p, from, to, scope, tracked);
+    // Sizes from the two snapshots' indexes when both have one, else from restic ls.
+    if (tracked.size && !(idx && await sizesFromIndexes(idx, this.repoKey(p), from, to, tracked))) await this.diffSizes(p, from, to, scope, tracked);
     // A folder's size is that of the tracked files beneath it.
     const dirs = new Map<string, Change>();
     for (const c of tracked.values()) if (c.type === "dir") dirs.set(c.path, c);

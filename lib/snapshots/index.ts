@@ -1,5 +1,5 @@
 export {
-  SnapshotBrowser, looksLikeText,
+  SnapshotBrowser, looksLikeText, repoKey,
   type SnapshotInfo, type Entry, type LsResult, type Change, type ChangeKind, type DiffResult,
   type RestoreRequest, type RestoreSummary, type DownloadStream, type BrowserOptions,
 } from "./browser";
@@ -7,3 +7,5 @@ export { SnapshotError, snapshotId, snapshotPath, targetPath, literalPattern, pa
 export { LruCache, type CacheStats, type Cost } from "./cache";
 export { readNdjson, startRestic, Slots, type Exit, type ResticProcess } from "./runner";
 export { resticFailure } from "./errors";
+export { SnapshotIndexes, DEFAULT_INDEX_MB, type IndexStoreOptions } from "./index-store";
+export { IndexReader, IndexWriter, IndexCorrupt, type IndexEntry, type IndexMeta } from "./index-file";

@@ -11,6 +11,7 @@ import type { Step } from "../../lib/runs/engine";
 import { jobResources } from "../../lib/conflict/resources";
 import { engineOf, message } from "../shared/runtime";
 import { runNode, type RunMsg } from "../shared/run-node";
+import { indexBackups } from "../../lib/http/snapshot-routes";
 
 interface ResticRunDef extends NodeDef {
   profile?: string;
@@ -41,6 +42,7 @@ export = function (RED: NodeAPI) {
     RED.nodes.createNode(this, def);
     const node = this;
     const engine = engineOf(RED);
+    indexBackups(RED.settings);
     let configError: string | null = null;
     let keep: ForgetPolicy | undefined;
     let nodeArgs: string[] = [];
