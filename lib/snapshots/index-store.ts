@@ -229,5 +229,5 @@ export class SnapshotIndexes {
 
 function boundOf(mb: number | undefined): number {
   const v = typeof mb === "number" && Number.isFinite(mb) ? mb : DEFAULT_INDEX_MB;
-  return Math.max(0.01, Math.min(v, 1024 * 1024)) * MB;
+  return Math.max(0, Math.min(v, 1024 * 1024)) * MB;
 }

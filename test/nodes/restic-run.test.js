@@ -110,6 +110,38 @@ describe(`restic jobs (Node-RED ${helper.major})`, function () {
     assert.equal(child.effective.passwordSource, "password-file");
   });
 
+  it("indexes a backup's snapshot in the background after the result: the list says indexed, and browsing it needs no restic", async function () {
+    const repo = await initResticRepo();
+    const src = tmpDir("src");
+    makeTree(src, { files: 12, size: 100 });
+    const options = { repository: repo.repository, "password-file": repo.passwordFile, "cache-dir": repo.cacheDir };
+    const { f, creds } = flow({
+      // The same repository through a profile whose restic does not exist: what it lists is the index's.
+      profiles: [{ id: "p-main", name: "main", options }, { id: "p-norestic", name: "norestic", options: { ...options, executable: "/nonexistent/restic" } }],
+      job: { profile: "main", source: { type: "local", paths: [{ path: src }] }, restic: { command: "backup", args: [] } },
+    });
+    await helper.load(nodes, f, creds);
+    const msg = await trigger("j1");
+    assert.equal(msg.payload.status, "success", msg.payload.error);
+    let list;
+    await waitFor(async () => {
+      list = (await helper.request().get("/highball/profiles/cfg-main/snapshots").expect(200)).body;
+      return list.length === 1 && list[0].indexed === true;
+    }, { what: "the snapshot to be indexed" });
+    assert.ok(list[0].id.startsWith(msg.payload.snapshotId));
+    const ls = (await helper.request().get(`/highball/profiles/cfg-norestic/snapshots/${list[0].shortId}/ls?path=${encodeURIComponent(src)}`).expect(200)).body;
+    assert.equal(ls.indexed, true);
+    assert.deepEqual(ls.entries.map((e) => e.name).sort(), fs.readdirSync(src).sort());
+    const first = ls.entries.find((e) => e.type === "file");
+    assert.equal(first.size, fs.statSync(path.join(src, first.name)).size);
+    // Without the index the same request needs restic, which is not there.
+    fs.rmSync(path.join(home, "snapshot-index"), { recursive: true });
+    const { SnapshotIndexes } = require("../../dist/lib/snapshots");
+    // The store of this folder still remembers the file: forget it as a forget would.
+    await SnapshotIndexes.at(home).prune(require("../../dist/lib/snapshots").repoKey({ options }), []);
+    await helper.request().get(`/highball/profiles/cfg-norestic/snapshots/${list[0].shortId}/ls?path=${encodeURIComponent(src)}`).expect(500);
+  });
+
   it("a cycle or a missing parent is a clear error naming the chain, and nothing runs", async function () {
     const repo = await initResticRepo();
     for (const [profiles, why] of [
