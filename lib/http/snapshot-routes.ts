@@ -127,7 +127,10 @@ export function snapshotIndexes(settings: unknown): SnapshotIndexes {
   return SnapshotIndexes.at(highballHome(s), { maxMB: s?.highball?.snapshotIndexMB });
 }
 
-/** Restic backups of this runtime get their snapshot indexed once they have ended (once per engine). */
+/**
+ * Restic backups of this runtime get their snapshot indexed once they have ended (once per
+ * engine; the restic run node asks, as it is what makes backups).
+ */
 export function indexBackups(settings: unknown): void {
   indexAfterBackups(Engine.get(highballHome(settings as HighballSettings)), snapshotBrowser(), snapshotIndexes(settings));
 }
@@ -137,7 +140,6 @@ function routes(RED: AdminRED, app: Express, { read, write }: Guards): void {
   const browser = snapshotBrowser();
   const profile = (req: Request) => profileOf(engine(), String(req.params.id));
   const indexes = () => snapshotIndexes(RED.settings);
-  indexBackups(RED.settings);
 
   app.get("/highball/profiles/:id/snapshots", read, handle(async (req, res) => {
     res.json(await browser.snapshots(profile(req), indexes()));
