@@ -8,6 +8,7 @@ const path = require("node:path");
 const crypto = require("node:crypto");
 const { spawn, spawnSync } = require("node:child_process");
 const { prepare, root } = require("./lib/prepare");
+const { listPackage } = require("./lib/demo-package");
 
 const port = Number(process.env.PORT || 1880);
 const userDir = path.join(root, ".demo");
@@ -58,7 +59,8 @@ module.exports = {
   credentialSecret: ${JSON.stringify(secret)},
   editorTheme: { tours: false, projects: { enabled: false } },
   telemetry: { enabled: false },
-  externalModules: { autoInstall: false, palette: { allowInstall: false } },
+  // The palette manager installs into this user dir (Manage palette, as the dashboard example says).
+  externalModules: { autoInstall: false },
   diagnostics: { enabled: false },
   logging: { console: { level: "info", metrics: false, audit: false } },
 };
@@ -77,6 +79,7 @@ function main() {
   const link = path.join(userDir, "node_modules", "@highball", "node-red-backup");
   fs.mkdirSync(path.dirname(link), { recursive: true });
   if (!fs.existsSync(link)) fs.symlinkSync(root, link, "dir");
+  listPackage(userDir, root);
 
   const data = path.join(userDir, "data");
   demoData(path.join(data, "photos"));
