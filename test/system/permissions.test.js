@@ -28,10 +28,19 @@ function sources(dir) {
 /** Every `<app>.<method>("/highball/...", guard, ...)` in lib/, nodes/ and plugins/, with its permission. */
 function highballRoutes() {
   const routes = [];
-  for (const file of ["lib", "nodes", "plugins"].flatMap((d) => sources(path.join(root, d)))) {
+  const files = ["lib", "nodes", "plugins"].flatMap((d) => sources(path.join(root, d)));
+  // Guards handed to a route module ({ read, write }: Guards, from lib/http/shared.ts's mountOnce).
+  const shared = {};
+  for (const file of files) {
+    for (const m of fs.readFileSync(file, "utf8").matchAll(/get\s+(\w+)\(\)\s*\{\s*return\s+\w+\.needsPermission\(\s*["'`]([^"'`]+)["'`]\s*\)/g)) shared[m[1]] = m[2];
+  }
+  for (const file of files) {
     const text = fs.readFileSync(file, "utf8");
     const rel = path.relative(root, file);
     const guards = {};
+    for (const handed of text.matchAll(/\{\s*([\w\s,]+?)\s*\}\s*(?::\s*Guards\b|\)\s*=>)/g)) {
+      for (const name of handed[1].split(",").map((x) => x.trim())) if (shared[name] && /mountOnce|Guards/.test(text)) guards[name] = shared[name];
+    }
     for (const m of text.matchAll(/(?:const|let|var)\s+(\w+)\s*=\s*RED\.auth\.needsPermission\(\s*["'`]([^"'`]+)["'`]\s*\)/g)) guards[m[1]] = m[2];
     for (const m of text.matchAll(/\.(get|post|put|delete|patch)\(\s*["'`](\/highball\/[^"'`]*)["'`]\s*,\s*([^,]+?)\s*,/g)) {
       const guard = m[3].trim();
