@@ -10,7 +10,14 @@
 //      processes at a time, then warm from the cache), with the cache's size at the end.
 // Targets: cold ≤ 1.1 × raw restic, warm ≤ 20 ms, log tail ≤ 50 ms.
 //
-//   node bench/browse/run.js [--files 200000] [--per-dir 1000] [--repeat 7] [--browse 100] [--quick] [--keep]
+//   5. the snapshot index (bench/browse/index.js): indexing / raw `restic ls --json SNAP` with
+//      RSS growth and event-loop p99, one folder cold from the index in a fresh process / raw
+//      `restic ls SNAP DIR`, a diff of two indexed snapshots / without indexes, a file view's
+//      first byte / raw `restic dump`, the index's size per million files.
+// Targets: index ≤ 1.5 × raw, ≤ 50 MB, p99 ≤ 50 ms; cold from the index ≤ 0.05 × raw; view ≤ 1.1.
+//
+//   node bench/browse/run.js [--files 200000] [--per-dir 1000] [--repeat 7] [--browse 100] [--big-mb 100] [--quick] [--keep]
+//   node bench/browse/run.js --files 1000000 --only-index     # the index's figures alone
 //
 // The tree, the repository and the log go to /dev/shm (tmpfs) and are removed at the end
 // (--keep leaves them and prints where). Uses the built package: run `npm run build` first.
@@ -42,6 +49,9 @@ const REPEAT = Number(arg("repeat", QUICK ? 3 : 7));
 const KEEP = arg("keep", false) === true;
 const BROWSE = Number(arg("browse", QUICK ? 20 : 100));
 const LOG_BYTES = QUICK ? 64 * 1024 * 1024 : 1024 * 1024 * 1024;
+/** Only the snapshot index's figures (section 5): for the million-file run. */
+const ONLY_INDEX = arg("only-index", false) === true;
+const BIG_MB = Number(arg("big-mb", QUICK ? 8 : 100));
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -123,6 +133,14 @@ async function main() {
   const target = dirOf(Math.floor(dirs / 2));
   const plan = profileToRestic(profile, "ls", ["--json", "--", snap, target]);
   await raw(plan); // restic's own cache (index, trees) warm for both sides alike
+  const rows = [];
+  const row = (a, b, c, ok) => { rows.push([a, b, c, ok]); console.log(`  ${a}: ${b} (target ${c}) ${ok ? "ok" : "MISSED"}`); };
+  const ctx = { ROOT, base, env, snap, tree, profile, target, plan, raw, row, repeat: REPEAT, perDir: PER_DIR, files: FILES, resticSync, bigMB: BIG_MB };
+  if (ONLY_INDEX) {
+    await require("./index").indexFigures(ctx);
+    table(rows);
+    return;
+  }
 
   // ---- the HTTP route, in a plain express app with Node-RED's admin route shape
   const express = require(require.resolve("express", { paths: [path.dirname(require.resolve("node-red/package.json", { paths: [ROOT] }))] }));
@@ -212,8 +230,6 @@ async function main() {
   fs.rmSync(logFile);
 
   // Each figure as soon as it is known: the whole run takes minutes.
-  const rows = [];
-  const row = (a, b, c, ok) => { rows.push([a, b, c, ok]); console.log(`  ${a}: ${b} (target ${c}) ${ok ? "ok" : "MISSED"}`); };
   const coldRatio = ratio(lib, rawLib);
   const routeRatio = ratio(route, rawRoute);
   row("list one folder, cold: browser / raw restic ls", `${median(lib).toFixed(0)} / ${median(rawLib).toFixed(0)} ms = ${coldRatio.toFixed(3)}`, "≤ 1.10", coldRatio <= 1.1);
@@ -244,15 +260,23 @@ async function main() {
 
   row(`RSS browsing ${all.length + 1} folders, ${cache.entries} entries (cold ${(coldAll / 1000).toFixed(1)} s, warm ${ms(warmAll)}): peak / growth`, `${(peak / MB).toFixed(0)} MB / ${((peak - baseline) / MB).toFixed(0)} MB`, "bounded", true);
   row("cache after browsing: listings / entries / est. bytes / evictions", `${cache.items} / ${cache.entries} / ${(cache.bytes / MB).toFixed(1)} MB / ${cache.evictions}`, "≤ 200,000 entries, ≤ 48 MB", cache.entries <= 200000 && cache.bytes <= 48 * MB);
+
+  // ---- 5. the snapshot index (bench/browse/index.js)
+  await require("./index").indexFigures(ctx);
+  table(rows);
+  console.log(`cold runs (ms), raw vs library: ${rawLib.map((x) => x.toFixed(0)).join(" ")} | ${lib.map((x) => x.toFixed(0)).join(" ")}`);
+  console.log(`cold runs (ms), raw vs route:   ${rawRoute.map((x) => x.toFixed(0)).join(" ")} | ${route.map((x) => x.toFixed(0)).join(" ")}`);
+  console.log(`process maxRSS (VmHWM): ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB (includes the tree creation and the log)`);
+}
+
+function table(rows) {
   const w0 = Math.max(...rows.map((r) => r[0].length));
   const w1 = Math.max(...rows.map((r) => r[1].length));
   console.log("");
   console.log(`${"figure".padEnd(w0)}  ${"value".padEnd(w1)}  target`);
   for (const [a, b, c, ok] of rows) console.log(`${a.padEnd(w0)}  ${b.padEnd(w1)}  ${c} ${ok ? "ok" : "MISSED"}`);
+  console.log(`load average at the end: ${os.loadavg().map((x) => x.toFixed(2)).join(" ")} (${os.cpus().length} CPUs)`);
   console.log("");
-  console.log(`cold runs (ms), raw vs library: ${rawLib.map((x) => x.toFixed(0)).join(" ")} | ${lib.map((x) => x.toFixed(0)).join(" ")}`);
-  console.log(`cold runs (ms), raw vs route:   ${rawRoute.map((x) => x.toFixed(0)).join(" ")} | ${route.map((x) => x.toFixed(0)).join(" ")}`);
-  console.log(`process maxRSS (VmHWM): ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB (includes the tree creation and the log)`);
 }
 
 main().then(() => { cleanup(); process.exit(0); }, (err) => { console.error(err); cleanup(); process.exit(1); });
