@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs the system tools the product and its tests use, from Debian's packages, when they
-# are missing: rsync, restic, OpenSSH (server, client, sftp), mosquitto and Chromium.
+# are missing: rsync, restic, OpenSSH (server, client, sftp), mosquitto, Chromium and Prometheus (its server scrapes a real Node-RED in test/system/metrics.test.js).
 # Idempotent; never starts system services (the tests start their own on loopback ports).
 #   TOOLS="rsync restic" bash scripts/install-tools.sh    # a subset (the demo needs only these)
 set -euo pipefail
 
-TOOLS=${TOOLS:-"rsync restic openssh-server openssh-client openssh-sftp-server mosquitto mosquitto-clients chromium"}
+TOOLS=${TOOLS:-"rsync restic openssh-server openssh-client openssh-sftp-server mosquitto mosquitto-clients chromium prometheus"}
 
 missing=()
 for p in $TOOLS; do

@@ -7,6 +7,7 @@ import { mountRunRoutes } from "./run-routes";
 import { mountRemoteRoutes } from "./remote-routes";
 import { mountImportRoutes } from "./import-routes";
 import { mountSnapshotRoutes } from "./snapshot-routes";
+import { mountMetricsRoutes } from "./metrics-routes";
 
 export type { AdminRED } from "./shared";
 import type { AdminRED } from "./shared";
@@ -16,4 +17,5 @@ export function mountAdminRoutes(RED: AdminRED): void {
   mountRemoteRoutes(RED);
   mountImportRoutes(RED);
   mountSnapshotRoutes(RED);
+  mountMetricsRoutes(RED);
 }

@@ -91,6 +91,13 @@ function parseJson(text: string): unknown {
   try { return JSON.parse(text.trim().split("\n").filter(Boolean).pop() ?? "null"); } catch { return null; }
 }
 
+/** The last stats read of each profile's repository (by profile name): what metrics report, never a restic run of their own. */
+const known = new Map<string, { size: number | null; snapshots: number; at: number }>();
+
+export function knownRepositoryStats(): ReadonlyMap<string, { size: number | null; snapshots: number; at: number }> {
+  return known;
+}
+
 /**
  * The repository's size on disk (`stats --mode raw-data`), its snapshot count and, per snapshot,
  * its files and size: from the snapshot's own summary where restic stores one (0.17 and later),
@@ -116,5 +123,7 @@ export async function repositoryStats(profile: EffectiveProfile, perSnapshot = 2
     const j = r.code === 0 ? (parseJson(r.stdout) as { total_size?: number; total_file_count?: number } | null) : null;
     if (j) { s.files = j.total_file_count ?? null; s.size = j.total_size ?? null; }
   }
-  return { repository: shown(p), size: typeof size === "number" ? size : null, snapshotCount: out.length, snapshots: out };
+  const result = { repository: shown(p), size: typeof size === "number" ? size : null, snapshotCount: out.length, snapshots: out };
+  known.set(p.name, { size: result.size, snapshots: result.snapshotCount, at: Date.now() });
+  return result;
 }

@@ -14,6 +14,11 @@ export interface JobSummary {
   lastSuccess: { runId: string; finishedAt: number } | null;
   /** Records kept in the history, by status. */
   counts: Partial<Record<RunStatus, number>>;
+  /**
+   * Runs ever recorded, by status: only ever grows (retention drops records, not these), so
+   * Prometheus can take it as a counter (highball_job_runs_total).
+   */
+  totals?: Partial<Record<RunStatus, number>>;
   runs: number;
   /**
    * The history file as it was when this summary was made. A file that differs at start was
@@ -44,7 +49,23 @@ export function summarize(h: HistoryLike, before: JobSummary | null): JobSummary
     const { details: _details, ...rest } = first;
     last = rest;
   }
-  return { key: h.key, name: h.name, engine: first?.engine ?? before?.engine ?? "rsync", last, lastSuccess: success, counts, runs: h.runs.length, file: before?.file ?? null };
+  return { key: h.key, name: h.name, engine: first?.engine ?? before?.engine ?? "rsync", last, lastSuccess: success, counts, totals: totalsOf(h.runs, before, counts), runs: h.runs.length, file: before?.file ?? null };
+}
+
+/** The totals before, plus the runs newer than the run that was last then (newest first). */
+function totalsOf(runs: RunRecord[], before: JobSummary | null, counts: JobSummary["counts"]): JobSummary["totals"] {
+  const old = before?.totals;
+  const lastId = before?.last?.runId;
+  if (!old || !lastId) return { ...counts };
+  const totals = { ...old };
+  for (const r of runs) {
+    if (r.runId === lastId) return totals;
+    totals[r.status] = (totals[r.status] ?? 0) + 1;
+  }
+  // The run that was last is gone from the history (a file replaced): never below the old totals or what is kept.
+  const kept = { ...old };
+  for (const [k, n] of Object.entries(counts) as Array<[RunStatus, number]>) kept[k] = Math.max(old[k] ?? 0, n);
+  return kept;
 }
 
 /**

@@ -43,8 +43,16 @@ function withHashedUsers(settings) {
   return { ...settings, adminAuth: { type: "credentials", ...auth, users } };
 }
 
+/**
+ * settings.js. `adminAuth.tokens` may be given as a map {token: {user, permissions}}: it is
+ * written as the function Node-RED calls for a bearer token it did not issue (a scraper's).
+ */
 function settingsJs(settings) {
-  return `// Written by test/support/node-red-process.js\nmodule.exports = ${JSON.stringify(settings, null, 2)};\n`;
+  const tokens = settings.adminAuth && isObject(settings.adminAuth.tokens) ? settings.adminAuth.tokens : null;
+  const plain = tokens ? { ...settings, adminAuth: { ...settings.adminAuth, tokens: undefined } } : settings;
+  let js = `// Written by test/support/node-red-process.js\nmodule.exports = ${JSON.stringify(plain, null, 2)};\n`;
+  if (tokens) js += `const tokens = ${JSON.stringify(tokens)};\nmodule.exports.adminAuth.tokens = (t) => Promise.resolve(Object.prototype.hasOwnProperty.call(tokens, t) ? tokens[t] : null);\n`;
+  return js;
 }
 
 function linkPackage(userDir) {
