@@ -1,153 +1,70 @@
 // highball-notify: run results in, Telegram and email out (through lib/notify), one short text
-// per notification sent on the output for a dashboard toast.
-import type { Node, NodeAPI, NodeDef, NodeMessageInFlow, NodeStatus } from "node-red";
-import { Notifier, sendTest, type NotifyConfig, type SmtpSecurity } from "../../lib/notify";
-import { mqttChannel, type MqttDef } from "./mqtt-channel";
+// per notification sent on the output for a dashboard toast; MQTT state and Home Assistant
+// discovery on the second output (lib/mqtt/channel.ts) when the channel is on.
+import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from "node-red";
+import { Notifier, type NotifyConfig } from "../../lib/notify";
+import { notifyConfig, notifyLook, forgetTarget, submitError, type NotifySettings, type NotifyCredentials } from "../../lib/notify/settings";
+import { MqttChannel, mqttEnabled, type MqttDef } from "../../lib/mqtt/channel";
+import { mountNotifyRoutes } from "../../lib/http/notify-routes";
+import { engineOf } from "../shared/runtime";
 
-interface NotifyDef extends NodeDef, MqttDef {
-  onFailure?: boolean;
-  onWarning?: boolean;
-  onDelay?: boolean;
-  onInterrupted?: boolean;
-  onSuccess?: boolean;
-  onCancelled?: boolean;
-  windowSeconds?: number | string;
-  burst?: number | string;
-  staleHours?: number | string;
-  logLines?: number | string;
-  chatId?: string;
-  parseMode?: string;
-  apiRoot?: string;
-  smtpHost?: string;
-  smtpPort?: number | string;
-  smtpSecurity?: string;
-  smtpFrom?: string;
-  smtpTo?: string;
-  allowSelfSigned?: boolean;
-  subjectTemplate?: string;
-  bodyTemplate?: string;
-  telegramTemplate?: string;
-  logLink?: string;
-}
-
-interface Creds {
-  botToken?: string;
-  user?: string;
-  password?: string;
-}
-
+type NotifyDef = NodeDef & NotifySettings & MqttDef;
 type NotifyMsg = NodeMessageInFlow & { action?: unknown };
 
 const TYPE = "highball-notify";
 
-function number(v: unknown, def: number): number {
-  const n = typeof v === "number" ? v : typeof v === "string" && v.trim() !== "" ? Number(v) : NaN;
-  return Number.isFinite(n) && n >= 0 ? n : def;
-}
-
-function text(v: unknown): string {
-  return typeof v === "string" ? v.trim() : typeof v === "number" ? String(v) : "";
-}
-
-function flag(v: unknown, def: boolean): boolean {
-  return typeof v === "boolean" ? v : v === "true" ? true : v === "false" ? false : def;
-}
-
-function toConfig(def: NotifyDef, creds: Creds | undefined): NotifyConfig {
-  const security: SmtpSecurity = def.smtpSecurity === "tls" || def.smtpSecurity === "none" ? def.smtpSecurity : "starttls";
-  const config: NotifyConfig = {
-    name: def.name ?? "",
-    policy: {
-      onFailure: flag(def.onFailure, true),
-      onWarning: flag(def.onWarning, true),
-      onDelay: flag(def.onDelay, true),
-      onInterrupted: flag(def.onInterrupted, true),
-      onSuccess: flag(def.onSuccess, false),
-      onCancelled: flag(def.onCancelled, false),
-    },
-    windowMs: Math.round(number(def.windowSeconds, 60) * 1000),
-    burst: number(def.burst, 3),
-    staleMs: Math.round(number(def.staleHours, 0) * 3600_000),
-    logLines: number(def.logLines, 20),
-    templates: {
-      subject: def.subjectTemplate ?? "",
-      body: def.bodyTemplate ?? "",
-      telegram: def.telegramTemplate ?? "",
-      logLink: def.logLink ?? "",
-    },
-  };
-  const chatId = text(def.chatId);
-  const token = text(creds?.botToken);
-  if (chatId || token) {
-    config.telegram = {
-      token,
-      chatId,
-      parseMode: def.parseMode === "MarkdownV2" ? "MarkdownV2" : "HTML",
-      ...(text(def.apiRoot) ? { apiRoot: text(def.apiRoot) } : {}),
-    };
-  }
-  const host = text(def.smtpHost);
-  const to = text(def.smtpTo);
-  if (host || to) {
-    const port = number(def.smtpPort, 0);
-    config.email = {
-      host,
-      to,
-      security,
-      ...(port > 0 ? { port } : {}),
-      ...(text(def.smtpFrom) ? { from: text(def.smtpFrom) } : {}),
-      ...(text(creds?.user) ? { user: text(creds?.user), password: creds?.password ?? "" } : {}),
-      tlsRejectUnauthorized: !flag(def.allowSelfSigned, false),
-    };
-  }
-  return config;
-}
-
 /** Deployed nodes' settings, for the test route: the route needs them, not the node object. */
 const deployed = new Map<string, NotifyConfig>();
-/** The route is mounted once per admin app, however often the module is initialised. */
-const mounted = new WeakSet<object>();
 
-function mountTestRoute(RED: NodeAPI): void {
-  const app = RED.httpAdmin as unknown as object | undefined;
-  if (!app || mounted.has(app)) return;
-  mounted.add(app);
-  RED.httpAdmin.post("/highball/notify/:id/test", RED.auth.needsPermission("highball.write"), (req, res) => {
-    const id = String(req.params.id ?? "");
-    const config = deployed.get(id);
-    const node = RED.nodes.getNode(id) as (Node & { type?: string }) | null;
-    if (!config || !node || node.type !== TYPE) {
-      res.status(404).json({ error: "No deployed notify node has this id: deploy the flow, then try again." });
-      return;
-    }
-    sendTest(config).then(
-      (r) => res.status(r.ok ? 200 : r.results.length ? 502 : 400).json(r),
-      () => res.status(500).json({ error: "The test message could not be sent." }),
-    );
+/** The MQTT channel of one notify node, wired to Node-RED's events and the node's context. */
+function mqttOf(RED: NodeAPI, node: Node, def: MqttDef): { channel: MqttChannel; close(): void } | null {
+  if (!mqttEnabled(def)) return null;
+  const context = node.context();
+  let remembered: unknown;
+  try {
+    remembered = context.get("mqtt");
+  } catch {
+    /* an unreadable context only means the jobs are learnt afresh */
+  }
+  const channel = new MqttChannel(def, remembered, engineOf(RED), {
+    send: (list) => node.send([null, list.map((m) => ({ topic: m.topic, payload: m.payload, retain: m.retain, qos: m.qos }))] as unknown as NodeMessageInFlow[]),
+    remember: (state) => { try { context.set("mqtt", state); } catch { /* see above */ } },
   });
+  const started = () => channel.flowsStarted();
+  const status = (e: { id?: string; status?: { fill?: string } }) => {
+    const wires = (node as unknown as { wires?: string[][] }).wires ?? [];
+    if (e?.id && (wires[1] ?? []).includes(e.id)) channel.outputStatus(e.id, e.status?.fill);
+  };
+  RED.events.on("flows:started", started);
+  RED.events.on("node-status", status);
+  return {
+    channel,
+    close() {
+      channel.close();
+      RED.events.removeListener("flows:started", started);
+      RED.events.removeListener("node-status", status);
+    },
+  };
 }
 
 export = function (RED: NodeAPI) {
-  function NotifyNode(this: Node<Creds>, def: NotifyDef) {
+  function NotifyNode(this: Node<NotifyCredentials>, def: NotifyDef) {
     RED.nodes.createNode(this, def);
     const node = this;
-    const config = toConfig(def, node.credentials);
+    const config = notifyConfig(def, node.credentials);
     const notifier = new Notifier(config);
     deployed.set(node.id, config);
-    // MQTT state and Home Assistant discovery on the second output, when the channel is on.
-    const mqtt = mqttChannel(RED, node, def);
+    const wired = mqttOf(RED, node, def);
+    const mqtt = wired?.channel;
 
     let failing = false;
     let closing = false;
     const refresh = (): void => {
       if (closing) return;
-      let s: NodeStatus = {};
-      if (notifier.problems.length || mqtt?.problems.length) s = { fill: "red", shape: "ring", text: "check settings" };
-      else if (failing) s = { fill: "red", shape: "dot", text: "delivery failed" };
-      else if (notifier.heldCount > 0) s = { fill: "yellow", shape: "ring", text: `batching ${notifier.heldCount}` };
-      else if (notifier.sent > 0) s = { fill: "green", shape: "dot", text: `sent ${notifier.sent}` };
-      else if (notifier.channels.length === 0) s = { fill: "grey", shape: "ring", text: "output only" };
-      node.status(s);
+      node.status(notifyLook({
+        problems: notifier.problems.length > 0 || (mqtt?.problems.length ?? 0) > 0, failing,
+        held: notifier.heldCount, sent: notifier.sent, channels: notifier.channels.length,
+      }));
     };
     for (const p of notifier.problems) node.warn(p);
     for (const p of mqtt?.problems ?? []) node.warn(p);
@@ -175,11 +92,7 @@ export = function (RED: NodeAPI) {
       // What is flushed on close still reaches Telegram and email; the flow is being torn down.
       if (closing) return;
       const n = d.notification;
-      node.send({
-        topic: n.job ?? "highball",
-        payload: n.short,
-        notification: { ...n, channels: d.channels, failures: d.failures },
-      } as unknown as NodeMessageInFlow);
+      node.send({ topic: n.job ?? "highball", payload: n.short, notification: { ...n, channels: d.channels, failures: d.failures } } as unknown as NodeMessageInFlow);
     });
     notifier.on("failure", (f) => {
       failing = true;
@@ -197,8 +110,7 @@ export = function (RED: NodeAPI) {
         return;
       }
       if (m.action === "forget") {
-        const p = m.payload as { jobId?: unknown; job?: unknown } | undefined;
-        const id = text(p && typeof p === "object" ? p.jobId ?? p.job : m.payload) || text(m.topic);
+        const id = forgetTarget(m);
         const mqttKnew = mqtt?.forget(id) ?? false;
         if (!notifier.forget(id) && !mqttKnew) node.warn(`No job "${id}" is watched for staleness.`);
         done();
@@ -206,18 +118,14 @@ export = function (RED: NodeAPI) {
       }
       mqtt?.observe(msg);
       notifier.submit(msg).then((r) => {
-        if (r.state === "invalid") return done(new Error(r.error));
-        if (r.state !== "sent" && r.state !== "failed") return done();
-        const { failures, notification } = r.delivery;
-        if (failures.length === 0) return done();
-        const by = r.state === "sent" ? ` by ${failures.map((f) => f.channel).join(" and ")}` : "";
-        done(new Error(`The notification "${notification.subject}" was not sent${by}: ${failures.map((f) => f.error).join(" ")}`));
+        const error = submitError(r);
+        done(error ? new Error(error) : undefined);
       }, () => done());
     });
 
     node.on("close", (_removed: boolean, done: () => void) => {
       closing = true;
-      mqtt?.close();
+      wired?.close();
       if (deployed.get(node.id) === config) deployed.delete(node.id);
       notifier.close().then(() => {
         notifier.removeAllListeners();
@@ -226,12 +134,15 @@ export = function (RED: NodeAPI) {
     });
   }
 
-  RED.nodes.registerType<Node<Creds>, NotifyDef, unknown, Creds>(TYPE, NotifyNode, {
+  RED.nodes.registerType<Node<NotifyCredentials>, NotifyDef, unknown, NotifyCredentials>(TYPE, NotifyNode, {
     credentials: {
       botToken: { type: "password" },
       user: { type: "text" },
       password: { type: "password" },
     },
   });
-  mountTestRoute(RED);
+  mountNotifyRoutes(RED, (id) => {
+    const node = RED.nodes.getNode(id) as (Node & { type?: string }) | null;
+    return node && node.type === TYPE ? deployed.get(id) ?? null : null;
+  });
 };
