@@ -1,6 +1,6 @@
 "use strict";
 // The snapshot index's figures for bench/browse/run.js (section 5), against raw restic:
-//   a. indexing time / raw `restic ls --json SNAP` (the same argv), with this process's RSS
+//   a. indexing time / raw `restic ls --json SNAP` (the same argv: nice 19, ionice idle), with this process's RSS
 //      growth and event-loop p99 while it indexes;
 //   b. listing one folder cold from the index after a restart (a fresh Node process: nothing in
 //      memory, the index's tables checked once) / raw `restic ls SNAP DIR`;
@@ -44,7 +44,7 @@ function rawFirstByte(plan) {
 
 async function indexFigures(c) {
   const { ROOT, base, env, snap, tree, profile, target, plan, raw, row, repeat, perDir, files, resticSync, bigMB } = c;
-  const { SnapshotBrowser, SnapshotIndexes } = require(path.join(ROOT, "dist/lib/snapshots"));
+  const { SnapshotBrowser, SnapshotIndexes, backgroundPlan } = require(path.join(ROOT, "dist/lib/snapshots"));
   const { profileToRestic } = require(path.join(ROOT, "dist/lib/profile"));
   const idxRepeat = Math.max(1, Math.min(repeat, 3));
   const home = path.join(base, "idx-home");
@@ -57,7 +57,8 @@ async function indexFigures(c) {
   const idleP99 = idle.percentile(99) / 1e6;
 
   // ---- a. indexing, paired with raw restic ls --json SNAP
-  const lsAll = profileToRestic(profile, "ls", ["--json", "--", snap]);
+  // The same argv as the product's: restic ls at idle priority (nice 19, ionice idle).
+  const lsAll = backgroundPlan(profileToRestic(profile, "ls", ["--json", "--", snap]));
   const built = [], rawLs = [];
   let growth = 0, p99 = 0, meta = null;
   for (let i = 0; i < idxRepeat; i++) {

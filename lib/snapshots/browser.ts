@@ -18,6 +18,7 @@ import { ProfileError } from "../profile/options";
 import { detectResticVersion, atLeast, type ResticVersion } from "../engines/restic";
 import type { ProcessPlan } from "../engines/types";
 import { LruCache, type CacheStats } from "./cache";
+import { withPriorities } from "../runs/process";
 import { startRestic, readNdjson, Slots, type Exit, type ResticProcess } from "./runner";
 import { resticFailure, ignoredSnapshot, type FailureContext } from "./errors";
 import type { SnapshotIndexes } from "./index-store";
@@ -236,6 +237,14 @@ export function looksLikeText(head: Buffer, complete: boolean): boolean {
   return false;
 }
 
+/**
+ * Work nobody waits for (indexing a snapshot) gives way to everything else: restic at idle CPU
+ * and disk priority (nice 19, ionice idle), which a backup or a browse outruns at once.
+ */
+export function backgroundPlan(plan: ProcessPlan): ProcessPlan {
+  return { ...plan, ...withPriorities({ ...plan, cpuPriority: "idle", ioPriority: "idle" }), cpuPriority: undefined, ioPriority: undefined };
+}
+
 /** The repository a profile names, as a key: two profiles of one repository share listings and indexes. */
 export function repoKey(p: EffectiveProfile): string {
   const o = p.options;
@@ -304,8 +313,8 @@ export class SnapshotBrowser {
   }
 
   /** Runs restic to its end, handing NDJSON objects to `each`; throws the classified failure. */
-  private async ndjson(p: EffectiveProfile, command: string, args: string[], ctx: FailureContext, each: (o: Record<string, unknown>) => boolean | void | Promise<boolean | void>, timeoutMs: number | undefined = this.timeoutMs): Promise<Exit> {
-    const plan = this.plan(p, command, args);
+  private async ndjson(p: EffectiveProfile, command: string, args: string[], ctx: FailureContext, each: (o: Record<string, unknown>) => boolean | void | Promise<boolean | void>, timeoutMs: number | undefined = this.timeoutMs, background = false): Promise<Exit> {
+    const plan = background ? backgroundPlan(this.plan(p, command, args)) : this.plan(p, command, args);
     return this.slots.run(async () => {
       const proc = startRestic(plan, { timeoutMs });
       let stopped = false;
@@ -524,11 +533,12 @@ export class SnapshotBrowser {
     if (idx) {
       const fromIndex = await this.lsIndexed(p, snap, dir, page, idx);
       if (fromIndex) return fromIndex;
-      // The first browse of a snapshot indexes it, in the background.
-      void this.index(p, snap, idx);
     }
     const { promise, cached } = this.listing(p, snap, dir, true);
     const l = await promise;
+    // The first browse of a snapshot indexes it, in the background: once restic has answered
+    // (the listing does not share the machine with it, and a snapshot that is not there is not tried).
+    if (idx && !idx.isBuilding(this.repoKey(p), l.id ?? snap)) void this.index(p, l.id ?? snap, idx);
     if (!l.self) throw new SnapshotError(404, `there is no ${dir} in snapshot ${snap.slice(0, 8)}`);
     if (l.self.type !== "dir") throw new SnapshotError(400, `${dir} is a ${l.self.type}, not a folder`);
     const offset = Math.max(0, Math.min(page.offset ?? 0, l.entries.length));
@@ -575,7 +585,7 @@ export class SnapshotBrowser {
         if (got) id = got;
         if (w.pending >= 512 * 1024) return w.drain();
         return undefined;
-      }, 0);
+      }, 0, true);
       if (!id || ignoredSnapshot(exit.stderr)) throw new SnapshotError(404, `the repository of profile "${p.name}" has no snapshot ${snap}`);
       return id;
     });

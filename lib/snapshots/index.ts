@@ -1,5 +1,5 @@
 export {
-  SnapshotBrowser, looksLikeText, repoKey,
+  SnapshotBrowser, looksLikeText, repoKey, backgroundPlan,
   type SnapshotInfo, type Entry, type LsResult, type Change, type ChangeKind, type DiffResult,
   type RestoreRequest, type RestoreSummary, type DownloadStream, type BrowserOptions,
 } from "./browser";

@@ -17,11 +17,15 @@ describe("snapshot index", function () {
   this.timeout(120000);
   let repo, src, snaps, log, profile;
 
-  /** The restic commands (first word after the global options) the browser started since the last call. */
-  function started() {
+  /** The restic command lines ("nice=N args...") the browser started since the last call. */
+  function startedLines() {
     const lines = fs.existsSync(log) ? fs.readFileSync(log, "utf8").split("\n").filter(Boolean) : [];
     fs.writeFileSync(log, "");
-    return lines.map((l) => l.split(" ").find((w) => /^[a-z]+$/.test(w)));
+    return lines;
+  }
+  /** The restic commands (first word after the global options) the browser started since the last call. */
+  function started() {
+    return startedLines().map((l) => l.split(" ").find((w) => /^[a-z]+$/.test(w)));
   }
 
   async function backup() {
@@ -53,7 +57,8 @@ describe("snapshot index", function () {
     snaps = [first, second];
     log = path.join(u.tmpDir("log"), "restic.log");
     const wrapper = path.join(u.tmpDir("bin"), "restic");
-    fs.writeFileSync(wrapper, `#!/bin/sh\necho "$*" >> '${log}'\nexec restic "$@"\n`, { mode: 0o755 });
+    // Each line: the nice value restic runs at (field 19 of /proc/self/stat), then its arguments.
+    fs.writeFileSync(wrapper, `#!/bin/sh\necho "nice=$(cut -d' ' -f19 /proc/$$/stat) $*" >> '${log}'\nexec restic "$@"\n`, { mode: 0o755 });
     profile = resolveProfile("idx", new Map([["idx", { options: { repository: repo.repository, "password-file": repo.passwordFile, "cache-dir": repo.cacheDir, executable: wrapper } }]]));
   });
 
@@ -109,6 +114,11 @@ describe("snapshot index", function () {
     const cold = await browser.ls(profile, snaps[1].slice(0, 8), src, {}, idx);
     assert.equal(cold.indexed, undefined);
     await idx.settled();
+    // The listing at normal priority; the index's whole-snapshot listing gives way (nice 19).
+    const lines = startedLines();
+    const listing = lines.find((l) => / ls /.test(l) && l.endsWith(`-- ${snaps[1].slice(0, 8)} ${src}`));
+    assert.ok(listing && Number(/^nice=(\d+)/.exec(listing)[1]) < 19, lines.join("\n"));
+    assert.ok(lines.some((l) => l.startsWith("nice=19 ") && / ls /.test(l) && l.endsWith(`-- ${snaps[1]}`)), lines.join("\n"));
     await browser.index(profile, snaps[0], idx);
     assert.deepEqual((await browser.snapshots(profile, idx)).map((s) => s.indexed), [true, true]);
     started();
