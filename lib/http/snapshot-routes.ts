@@ -16,7 +16,7 @@ import type { Express, Request, Response, RequestHandler } from "express";
 import { Engine } from "../runs/engine";
 import { highballHome, type HighballSettings } from "../home";
 import { resolveProfile, type EffectiveProfile } from "../profile";
-import { SnapshotBrowser, SnapshotError, SnapshotIndexes, type DownloadStream } from "../snapshots";
+import { SnapshotBrowser, SnapshotError, SnapshotIndexes, restoreBounds, type DownloadStream, type RestoreBounds, type RestoreSettings } from "../snapshots";
 import { indexAfterBackups } from "../snapshots/index-after";
 import { initRepository, unlockRepository, repositoryStats } from "../profile/repository";
 import { fail, int, mountOnce, type AdminRED, type Guards } from "./shared";
@@ -37,6 +37,20 @@ function profileOf(e: Engine, id: string): EffectiveProfile {
   } catch (err) {
     throw new SnapshotError(409, (err as Error).message);
   }
+}
+
+/**
+ * Where a restore from profile `p` may write: the settings' restoreRoots, else the restore
+ * folder and what the profile's deployed jobs (and the profile's own backup command) back up.
+ */
+function boundsOf(e: Engine, settings: unknown, p: EffectiveProfile): RestoreBounds {
+  const sources: string[] = [];
+  for (const j of e.jobs.values()) {
+    if (j.job.engine !== "restic" || !j.job.profile || e.profileName(j.job.profile) !== p.name) continue;
+    for (const entry of j.job.source?.paths ?? []) sources.push(entry.path);
+  }
+  if (p.options.command?.[0] === "backup") sources.push(...(p.options.args ?? []).filter((a) => a.startsWith("/")));
+  return restoreBounds(settings as RestoreSettings, e.home, sources);
 }
 
 function flag(v: unknown): boolean {
@@ -207,6 +221,7 @@ function routes(RED: AdminRED, app: Express, { read, write }: Guards): void {
   app.post("/highball/profiles/:id/restore", write, handle(async (req, res) => {
     const p = profile(req);
     const body = req.body && typeof req.body === "object" && !Array.isArray(req.body) ? req.body as Record<string, unknown> : {};
-    res.json(await browser.restore(p, { snapshot: body.snapshot, paths: body.paths, target: body.target, dryRun: body.dryRun, overwrite: body.overwrite }));
+    const bounds = boundsOf(engine(), RED.settings, p);
+    res.json(await browser.restore(p, { snapshot: body.snapshot, paths: body.paths, target: body.target, dryRun: body.dryRun, overwrite: body.overwrite, bounds }));
   }));
 }

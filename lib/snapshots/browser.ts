@@ -24,6 +24,7 @@ import { resticFailure, ignoredSnapshot, type FailureContext } from "./errors";
 import type { SnapshotIndexes } from "./index-store";
 import type { IndexMeta } from "./index-file";
 import { withIndex, feed, sizesFromIndexes } from "./index-browse";
+import { checkRestoreTarget, checkExisting, type RestoreBounds } from "./roots";
 import { SnapshotError, snapshotId, snapshotPath, targetPath, parentOf, baseName, within, literalPattern } from "./validate";
 
 export interface SnapshotInfo {
@@ -105,6 +106,8 @@ export interface RestoreRequest {
   target: unknown;
   dryRun?: unknown;
   overwrite?: unknown;
+  /** Where this restore may write (lib/snapshots/roots.ts); a dry run is bounded too. */
+  bounds?: RestoreBounds;
 }
 
 export interface RestoreSummary {
@@ -828,6 +831,9 @@ export class SnapshotBrowser {
     if (req.overwrite !== undefined && typeof req.overwrite !== "boolean") throw new SnapshotError(400, "overwrite must be true or false");
     const dryRun = req.dryRun === true;
     const overwrite = req.overwrite === true;
+    const dest = (path: string) => (inPlace ? path : `${target === "/" ? "" : target}${path}`);
+    const bounds = req.bounds;
+    if (bounds) checkRestoreTarget(bounds, inPlace ? "original" : target, paths.map(dest));
     const repo = this.repoKey(p);
     if (!dryRun) {
       if (this.restoring.has(repo)) throw new SnapshotError(409, `a restore from the repository of profile "${p.name}" is already running`);
@@ -847,8 +853,8 @@ export class SnapshotBrowser {
         // Into an empty or new folder nothing can exist already: no need to look for each file.
         probe = state === "non-empty";
       }
-      const dest = (path: string) => (inPlace ? path : `${target === "/" ? "" : target}${path}`);
       const found = new Set<string>();
+      let outside: unknown = null;
       let snapshotSeen = false;
       let batch: { dest: string; sample: RestoreSummary["sample"][number] | null }[] = [];
       const flush = async () => {
@@ -875,12 +881,17 @@ export class SnapshotBrowser {
         else if (type === "file") { summary.files++; summary.bytes += size ?? 0; } else summary.others++;
         const sample = summary.sample.length < SAMPLE ? { path, type, size, destination: dest(path), exists: false } : null;
         if (sample) summary.sample.push(sample);
+        // Over existing files, a symlink there must not lead the restore outside its bounds.
+        if (probe && bounds && outside === null) {
+          try { checkExisting(bounds, dest(path)); } catch (err) { outside = err; }
+        }
         if (type !== "dir" && probe) {
           batch.push({ dest: dest(path), sample });
           if (batch.length >= 256) return flush();
         }
       });
       if (batch.length) await flush();
+      if (outside) throw outside;
       if (!snapshotSeen || ignoredSnapshot(exit.stderr)) throw new SnapshotError(404, `the repository of profile "${p.name}" has no snapshot ${snap}`);
       const missing = paths.filter((x) => x !== "/" && !found.has(x));
       if (missing.length) throw new SnapshotError(404, `there is no ${missing[0]} in snapshot ${snap.slice(0, 8)}`);

@@ -9,3 +9,4 @@ export { readNdjson, startRestic, Slots, type Exit, type ResticProcess } from ".
 export { resticFailure } from "./errors";
 export { SnapshotIndexes, DEFAULT_INDEX_MB, type IndexStoreOptions } from "./index-store";
 export { IndexReader, IndexWriter, IndexCorrupt, type IndexEntry, type IndexMeta } from "./index-file";
+export { restoreBounds, checkRestoreTarget, type RestoreBounds, type RestoreSettings } from "./roots";

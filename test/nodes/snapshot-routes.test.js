@@ -96,7 +96,8 @@ describe(`snapshot routes (Node-RED ${helper.major})`, function () {
   });
   after(async function () { await u.stopAll(); });
   beforeEach(async function () {
-    helper.settings({ highball: { dir: home } });
+    // The restores below write into the tests' own temp folders: that is the bound here.
+    helper.settings({ highball: { dir: home, restoreRoots: [path.dirname(home)] } });
     await helper.load(nodes, flow(), creds());
   });
   afterEach(async function () {
@@ -364,5 +365,62 @@ describe(`snapshot routes (Node-RED ${helper.major})`, function () {
     clean(gone);
     assert.match(gone.body.error, /no repository at its location/);
     assert.ok(!gone.text.includes(repo.dir), "the repository's location in the answer");
+  });
+  describe("where a restore may write (restoreRoots)", function () {
+    const jobNode = require("../../dist/nodes/highball-backup-job/highball-backup-job.js");
+    let restoreHome;
+    beforeEach(async function () {
+      await helper.unload();
+      restoreHome = u.tmpDir("rhome");
+      // The defaults: Highball's restore folder, and what the profile's jobs back up (src).
+      helper.settings({ highball: { dir: restoreHome } });
+      await helper.load([...nodes, jobNode], [...flow(), { id: "jr", z: "tab", type: "highball-backup-job", name: "data", engine: "restic", profile: "cfg-main", source: { type: "local", paths: [{ path: src }] }, wires: [] }], creds());
+    });
+
+    it("refuses with 403 and a sentence: /etc in place or as a target, a folder no job backs up, a symlink leading out; allows the restore folder and the job's own source", async function () {
+      const etc = await restore({ snapshot: s1, paths: [`${src}/docs`], target: "/etc", overwrite: true }).expect(403);
+      assert.match(etc.body.error, /^the target \/etc is outside the folders a restore may write to; restores may write only into Highball's restore folder/);
+      clean(etc);
+      await restore({ snapshot: s1, paths: [`${src}/docs`], target: "/etc", dryRun: true }).expect(403);
+      const elsewhere = u.tmpDir("elsewhere");
+      await restore({ snapshot: s1, paths: [`${src}/docs`], target: elsewhere, overwrite: true }).expect(403);
+      // A symlink inside the restore folder that points at /etc does not widen the bound.
+      const folder = path.join(restoreHome, "restore");
+      fs.mkdirSync(folder, { recursive: true });
+      fs.symlinkSync("/etc", path.join(folder, "sneaky"));
+      const link = await restore({ snapshot: s1, paths: [`${src}/docs`], target: path.join(folder, "sneaky", "x"), overwrite: true }).expect(403);
+      assert.match(link.body.error, /is outside the folders a restore may write to/);
+      // A symlink deeper, inside an existing restore target, on the way of the restored files.
+      const deep = path.join(folder, "deep");
+      fs.mkdirSync(path.join(deep, src), { recursive: true });
+      fs.symlinkSync(elsewhere, path.join(deep, src, "docs"));
+      const via = await restore({ snapshot: s1, paths: [`${src}/docs`], target: deep, overwrite: true }).expect(403);
+      assert.match(via.body.error, /symbolic link that leads outside|is outside the folders/);
+      assert.deepEqual(fs.readdirSync(elsewhere), [], "nothing was written through the link");
+      // ".." never gets that far.
+      await restore({ snapshot: s1, paths: [`${src}/docs`], target: `${folder}/../../../etc`, overwrite: true }).expect(400);
+      // In place: only where the profile's jobs back up from.
+      await restore({ snapshot: s1, paths: ["/etc"], target: "original", dryRun: true, overwrite: true }).expect(403);
+      await restore({ snapshot: s1, paths: [`${src}/docs`], target: "original", dryRun: true, overwrite: true }).expect(200);
+      // A new folder under the restore folder is fine.
+      const ok = await restore({ snapshot: s1, paths: [`${src}/docs`], target: path.join(folder, "new-one") }).expect(200);
+      assert.equal(ok.body.restored, true);
+      assert.equal(fs.readFileSync(path.join(folder, "new-one", src, "docs", "readme.txt"), "utf8"), "hello snapshot\n");
+    });
+
+    it("highball.restoreFolder and highball.restoreRoots replace the defaults", async function () {
+      await helper.unload();
+      const mine = u.tmpDir("mine");
+      helper.settings({ highball: { dir: restoreHome, restoreRoots: [mine] } });
+      await helper.load(nodes, flow(), creds());
+      await restore({ snapshot: s1, paths: [`${src}/docs`], target: path.join(restoreHome, "restore", "x") }).expect(403);
+      await restore({ snapshot: s1, paths: [`${src}/docs`], target: path.join(mine, "x") }).expect(200);
+      await helper.unload();
+      const folder = u.tmpDir("rfolder");
+      helper.settings({ highball: { dir: restoreHome, restoreFolder: folder } });
+      await helper.load(nodes, flow(), creds());
+      await restore({ snapshot: s1, paths: [`${src}/docs`], target: path.join(folder, "y") }).expect(200);
+      await restore({ snapshot: s1, paths: [`${src}/docs`], target: "original", dryRun: true }).expect(403);
+    });
   });
 });

@@ -71,7 +71,9 @@ for (const major of [4, 5]) {
         { id: "snap-tab", type: "tab", label: "snapshots" },
         { id: "cfg-nas", type: "highball-profile-config", name: "nas", options: { repository: repo.repository, "password-file": repo.passwordFile, "cache-dir": repo.cacheDir } },
       ];
-      const settings = auth ? { adminAuth: { type: "credentials", users: [{ username: "admin", password: "admin-pass-1", permissions: "*" }] } } : {};
+      // The restores here write into the tests' temp folders (in place, and into a new folder).
+      const bound = { highball: { restoreRoots: [path.dirname(util.tmpDir("bound"))] } };
+      const settings = auth ? { ...bound, adminAuth: { type: "credentials", users: [{ username: "admin", password: "admin-pass-1", permissions: "*" }] } } : bound;
       red = await startNodeRed({ major, flows, settings, userDir: userDirWithPlugin(major) });
       if (auth) token = await red.token("admin", "admin-pass-1");
       await util.waitFor(async () => {
