@@ -8,6 +8,8 @@ import { profileToRestic, withPassword } from "./restic";
 import type { EffectiveProfile } from "./resolve";
 import { SnapshotError } from "../snapshots/validate";
 import { resticFailure } from "../snapshots/errors";
+import { hostname } from "node:os";
+import { pidAlive } from "../engines/restic-lock";
 
 const TIMEOUT_MS = 10 * 60_000;
 const STDERR_KEEP = 16 * 1024;
@@ -82,6 +84,38 @@ export async function unlockRepository(profile: EffectiveProfile): Promise<{ rem
   const r = await restic(p, "unlock", []);
   if (r.code !== 0) throw failed(r, p.name, "remove stale locks");
   return { removed: Math.max(0, before - (await lockCount(p))) };
+}
+
+/** The repository's locks, each with its holder as restic recorded it. */
+async function locks(p: EffectiveProfile): Promise<{ id: string; hostname: string; pid: number; exclusive: boolean }[]> {
+  const r = await restic(p, "list", ["locks", "--no-lock"]);
+  if (r.code !== 0) throw failed(r, p.name, "list the repository's locks");
+  const out = [];
+  for (const id of r.stdout.split("\n").map((l) => l.trim()).filter((l) => /^[0-9a-f]{64}$/.test(l))) {
+    const c = await restic(p, "cat", ["lock", id, "--no-lock"]);
+    if (c.code !== 0) continue; // released meanwhile
+    type Lock = { hostname?: unknown; pid?: unknown; exclusive?: unknown };
+    const j = ((): Lock | null => { try { return JSON.parse(c.stdout) as Lock; } catch { return null; } })();
+    if (j && typeof j.hostname === "string" && typeof j.pid === "number") out.push({ id, hostname: j.hostname, pid: j.pid, exclusive: j.exclusive === true });
+  }
+  return out;
+}
+
+/**
+ * After a crash: removes the locks that processes of this host which are gone left (the
+ * interrupted run's restic), through restic's own `unlock`, which removes only stale locks
+ * (this host's whose process is gone, and any not refreshed for 30 minutes, which restic
+ * ignores anyway) — never a live one. Nothing runs when no such lock is there.
+ */
+export async function removeLocksLeft(profile: EffectiveProfile): Promise<{ found: number; removed: number }> {
+  const p = await ready(profile);
+  const here = hostname();
+  const left = (await locks(p)).filter((l) => l.hostname === here && !pidAlive(l.pid));
+  if (!left.length) return { found: 0, removed: 0 };
+  const r = await restic(p, "unlock", []);
+  if (r.code !== 0) throw failed(r, p.name, "remove the locks an interrupted run left");
+  const still = new Set((await locks(p)).map((l) => l.id));
+  return { found: left.length, removed: left.filter((l) => !still.has(l.id)).length };
 }
 
 export interface SnapshotStats { id: string; shortId: string; time: string; paths: string[]; files: number | null; size: number | null }

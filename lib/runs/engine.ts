@@ -296,6 +296,8 @@ export class Engine extends EventEmitter {
   readonly knownHostsFile: string;
   private readonly active = new Map<string, ActiveRun>();
   private readonly interrupted = new Map<string, RunRecord[]>();
+  /** Interrupted restic runs whose repository may still hold their lock, until their profile unlocks it. */
+  private readonly lockLeft: RunningEntry[] = [];
   readonly jobs = new Map<string, JobEntry>();
   /** Deployed restic profiles by config node id (secrets in memory only). */
   readonly profiles = new Map<string, { name: string; def: ProfileDef }>();
@@ -349,6 +351,7 @@ export class Engine extends EventEmitter {
       };
       try { appendFileSync(join(this.history.logsDir, o.logFile), `# interrupted: Node-RED stopped while this run was running (noticed ${new Date(now).toISOString()})\n`); } catch { /* no log */ }
       await this.history.add(record, now);
+      if (o.engine === "restic" && o.profile) this.lockLeft.push(o);
       const pending = this.interrupted.get(o.nodeId ?? "") ?? [];
       pending.push(record);
       this.interrupted.set(o.nodeId ?? "", pending);
@@ -366,6 +369,17 @@ export class Engine extends EventEmitter {
     const list = this.interrupted.get(nodeId) ?? [];
     this.interrupted.delete(nodeId);
     return list;
+  }
+
+  /**
+   * Interrupted restic runs of the profile `name` (their entries name it by id or by name),
+   * handed over once, so the profile can remove the locks they left.
+   */
+  async takeLocksLeft(name: string): Promise<RunningEntry[]> {
+    await this.ready;
+    const mine = this.lockLeft.filter((o) => this.profileName(o.profile!) === name);
+    for (const o of mine) this.lockLeft.splice(this.lockLeft.indexOf(o), 1);
+    return mine;
   }
 
   running(): ActiveRun[] {
@@ -405,6 +419,7 @@ export class Engine extends EventEmitter {
       runId: run.runId, key: req.key, job: req.job.name, engine: req.job.engine, command: req.command,
       nodeId: req.nodeId, startedAt: run.startedAt, pid: null, ownerPid: process.pid, logFile: run.logFile,
       resources: req.resources ?? [], deadline: req.job.timeoutSeconds ? run.startedAt + req.job.timeoutSeconds * 1000 : null,
+      ...(req.job.engine === "restic" && req.job.profile ? { profile: req.job.profile } : {}),
     };
     this.registry.add(entry);
     this.emit("start", run);

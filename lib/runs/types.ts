@@ -45,6 +45,8 @@ export interface RunningEntry {
   logFile: string;
   resources: string[];
   deadline: number | null;
+  /** A restic run's profile (id or name): after a crash, the repository whose locks it left. */
+  profile?: string;
 }
 
 export interface Retention {

@@ -1,6 +1,7 @@
 import type { NodeAPI, Node, NodeDef } from "node-red";
-import { parseProfileOptions, type ProfileDef } from "../../lib/profile";
-import { engineOf, message } from "../shared/runtime";
+import { parseProfileOptions, resolveProfile, type ProfileDef } from "../../lib/profile";
+import { removeLocksLeft } from "../../lib/profile/repository";
+import { engineOf, message, afterStart } from "../shared/runtime";
 import { mountAdminRoutes } from "../../lib/http/routes";
 
 interface ProfileConfigDef extends NodeDef {
@@ -38,6 +39,20 @@ export = function (RED: NodeAPI) {
       node.error(message(err));
     }
     engine.profiles.set(node.id, { name, def: stored });
+    // A restic run a crash interrupted (kill -9, power loss) left its lock in this profile's
+    // repository: remove it now, so the next exclusive command (check, prune) does not fail.
+    afterStart(RED, node, () => {
+      void engine.takeLocksLeft(name).then(async (left) => {
+        if (!left.length) return;
+        const runs = left.map((o) => `run ${o.runId} of job "${o.job}"`).join(", ");
+        try {
+          const r = await removeLocksLeft(resolveProfile(name, engine.profileSet()));
+          RED.log.info(`[highball] profile "${name}": ${runs} was interrupted when Node-RED stopped; ${r.removed ? `removed ${r.removed} lock${r.removed === 1 ? "" : "s"} it left in the repository (restic unlock)` : "it left no lock in the repository"}`);
+        } catch (err) {
+          node.warn(`${runs} was interrupted when Node-RED stopped and may have left a lock in the repository of profile "${name}", which could not be removed: ${message(err)}`);
+        }
+      });
+    });
     node.on("close", () => {
       engine.profiles.delete(node.id);
     });
