@@ -17,6 +17,8 @@ import os from "node:os";
 import { sleep, systemClock, type Clock, type TimerHandle } from "./clock";
 import { clip, escapeHtml, escapeMarkdownV2, redactor } from "./format";
 import { errorOf, logLinkOf, parseInput, renderDigest, renderSingle, SEVERITY, type RenderContext } from "./message";
+import { DigestBook, DigestTimer, digestSchedule, renderDigestReport, type KnownJob, type RunSeen } from "./digest";
+import { isProgress, Pinger, pingTarget, type PingFailure } from "./ping";
 import { DeliveryError, EmailTransport, TelegramTransport, type Transport } from "./transports";
 import {
   DEFAULT_POLICY, type Channel, type ChannelFailure, type Delivery, type GroupInfo, type NotificationInfo,
@@ -26,6 +28,8 @@ import {
 
 export interface NotifierOptions {
   clock?: Clock;
+  /** Every job the runtime knows, with its last success (for the digest's quiet and stale jobs). */
+  jobs?: () => KnownJob[];
   /** How long close() lets deliveries under way finish before it cuts them off. */
   closeGraceMs?: number;
 }
@@ -107,6 +111,14 @@ export function validateConfig(cfg: NotifyConfig): string[] {
     if (tg.apiRoot && !/^https?:\/\/[^/]+/i.test(tg.apiRoot.trim())) problems.push("The Telegram API address must start with http:// or https://.");
   }
   const em = cfg.email;
+  if (cfg.digest?.schedule?.trim()) {
+    const d = digestSchedule(cfg.digest.schedule, cfg.digest.timezone);
+    if ("error" in d) problems.push(d.error);
+  }
+  if (cfg.ping?.url?.trim()) {
+    const t = pingTarget(cfg.ping.url);
+    if ("error" in t) problems.push(t.error);
+  }
   if (em) {
     const hasHost = (em.host ?? "").trim() !== "";
     const hasTo = (em.to ?? "").trim() !== "";
@@ -181,6 +193,12 @@ export class Notifier extends EventEmitter<NotifierEvents> {
   private sentCount = 0;
 
   readonly problems: string[];
+  private readonly pinger: Pinger | null = null;
+  private readonly book: DigestBook;
+  private readonly digestTimer: DigestTimer | null = null;
+  private readonly jobs: () => KnownJob[];
+  /** Resolves once the digest's count of an earlier process is read. */
+  readonly ready: Promise<void>;
 
   constructor(config: NotifyConfig, options: NotifierOptions = {}) {
     super();
@@ -198,11 +216,40 @@ export class Notifier extends EventEmitter<NotifierEvents> {
       redact: this.redact,
     };
     if (this.r.staleMs > 0) this.scheduleStaleCheck();
+    this.jobs = options.jobs ?? (() => []);
+    this.book = new DigestBook(config.digest?.file ?? null, this.clock.now());
+    const sched = config.digest?.schedule?.trim() ? digestSchedule(config.digest.schedule, config.digest.timezone) : null;
+    if (sched && !("error" in sched)) this.digestTimer = new DigestTimer(sched, this.clock, () => void this.digest());
+    this.ready = this.book.load().then(() => {
+      if (!this.closed) this.digestTimer?.start(this.book.since);
+    });
+    const target = config.ping?.url?.trim() ? pingTarget(config.ping.url) : null;
+    if (target && !("error" in target)) {
+      const { attempts, baseMs, maxMs, timeoutMs } = this.r;
+      this.pinger = new Pinger(target, { attempts, baseMs, maxMs, timeoutMs, clock: this.clock, stop: this.shutdown.signal }, (f) => this.pingFailed(f));
+    }
+  }
+
+  /** A ping that could not be delivered is a failure of the ping channel, told like the others. */
+  private pingFailed(f: PingFailure): void {
+    const subject = f.what === "start" ? `ping: ${f.job} started` : `ping: ${f.job} ended`;
+    const notification: NotificationInfo = { kind: "single", outcome: "failed", job: f.job, jobId: f.job, ...(f.runId ? { runId: f.runId } : {}), count: 1, groups: [], subject, short: subject };
+    try {
+      this.emit("failure", { channel: "ping", error: f.error, attempts: f.attempts, notification, awaited: false });
+    } catch {
+      /* a throwing listener must not break the next ping */
+    }
+  }
+
+  /** Work under way that close() waits for (within its grace period). */
+  private track(p: Promise<unknown>): void {
+    this.inflight.add(p);
+    void p.finally(() => this.inflight.delete(p));
   }
 
   /** Channels that will be tried for each notification. */
   get channels(): Channel[] {
-    return this.transports.map((t) => t.channel);
+    return [...this.transports.map((t) => t.channel), ...(this.pinger ? ["ping" as const] : [])];
   }
 
   /** Events held for the next batch. */
@@ -223,12 +270,20 @@ export class Notifier extends EventEmitter<NotifierEvents> {
   submit(input: unknown): Promise<SubmitResult> {
     try {
       if (this.closed) return Promise.resolve({ state: "ignored", reason: "The notifier is closed." });
+      // A run node's second output: its first message pings the start; progress never alerts.
+      if (isProgress(input)) {
+        this.pinger?.progress(input);
+        return Promise.resolve({ state: "ignored", reason: "Progress messages are not notified." });
+      }
       const parsed = parseInput(input, this.clock.now());
       if (!parsed.ok) {
         return Promise.resolve(parsed.ignored ? { state: "ignored", reason: parsed.error } : { state: "invalid", error: parsed.error });
       }
       const e = parsed.event;
       this.observe(e);
+      // Every run's end pings and is counted for the digest, whatever the policy and batching.
+      if (this.pinger) this.track(this.pinger.end(e));
+      this.recordRun({ jobId: e.jobId, job: e.job, runId: e.runId, status: e.outcome, error: e.error, at: e.at });
       if (!this.allowed(e.outcome)) {
         return Promise.resolve({ state: "ignored", reason: `Notifications for "${e.outcome}" are turned off.` });
       }
@@ -275,6 +330,39 @@ export class Notifier extends EventEmitter<NotifierEvents> {
     this.prompts.push(now);
     this.recent.set(key, now + win);
     return this.sendSingle(e, awaited);
+  }
+
+  /** Counts a run's end for the next digest (once per run id, however it arrives). */
+  recordRun(r: RunSeen): boolean {
+    if (this.closed) return false;
+    return this.book.record(r);
+  }
+
+  /** When the digest's schedule sends it next (epoch ms), or null without a schedule. */
+  get nextDigest(): number | null {
+    return this.digestTimer?.next() ?? null;
+  }
+
+  /**
+   * Sends the digest now: what batching holds goes out first (the digest never swallows an
+   * alert), then one message per channel with every job's runs since the last digest.
+   */
+  async digest(): Promise<SubmitResult> {
+    try {
+      await this.ready.catch(() => undefined);
+      await this.flush();
+      const report = this.book.take(this.clock.now(), this.jobs(), this.r.staleMs);
+      await this.book.save();
+      const rendered = renderDigestReport(report, { host: this.r.host, parseMode: this.r.parseMode, name: this.r.name });
+      const worst = report.jobs.some((j) => j.lastError) ? "failed" : report.jobs.some((j) => j.stale) ? "stale" : report.totals.warning ? "warning" : "success";
+      const info: NotificationInfo = {
+        kind: "digest", outcome: worst, count: Object.values(report.totals).reduce((a, b) => a + (b ?? 0), 0), groups: [],
+        subject: rendered.subject, short: rendered.short, text: rendered.body, report,
+      };
+      return await this.deliver(info, rendered, true);
+    } catch (err) {
+      return { state: "invalid", error: `The digest could not be made: ${this.redact(String((err as Error)?.message ?? err))}` };
+    }
   }
 
   /** Sends what is held now, as one message. Resolves when sent or given up; never rejects. */
@@ -514,6 +602,8 @@ export class Notifier extends EventEmitter<NotifierEvents> {
     this.stopWaits.abort();
     if (this.staleTimer !== undefined) this.clock.clearTimeout(this.staleTimer);
     this.staleTimer = undefined;
+    this.digestTimer?.stop();
+    void this.book.save();
     const last = this.flush().catch(() => undefined);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const grace = new Promise<void>((res) => {
@@ -536,7 +626,7 @@ export class Notifier extends EventEmitter<NotifierEvents> {
 
 /** For the editor's "send test message": one message per configured channel, no retries. */
 export async function sendTest(config: NotifyConfig, options: NotifierOptions = {}): Promise<TestResult> {
-  const n = new Notifier({ ...config, staleMs: 0, retry: { ...config.retry, attempts: 1, timeoutMs: config.retry?.timeoutMs ?? 15_000 } }, options);
+  const n = new Notifier({ ...config, digest: undefined, ping: undefined, staleMs: 0, retry: { ...config.retry, attempts: 1, timeoutMs: config.retry?.timeoutMs ?? 15_000 } }, options);
   try {
     return await n.test();
   } catch (err) {

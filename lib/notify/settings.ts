@@ -36,6 +36,8 @@ export interface NotifyCredentials {
   botToken?: string;
   user?: string;
   password?: string;
+  /** healthchecks-style or Uptime Kuma push URL: whoever has it can ping. */
+  pingUrl?: string;
 }
 
 function number(v: unknown, def: number): number {
@@ -98,6 +100,7 @@ export function notifyConfig(def: NotifySettings, creds: NotifyCredentials | und
       tlsRejectUnauthorized: !flag(def.allowSelfSigned, false),
     };
   }
+  if (text(creds?.pingUrl)) config.ping = { url: text(creds?.pingUrl) };
   return config;
 }
 

@@ -125,9 +125,13 @@ export interface NotifyConfig {
   retry?: RetryOptions;
   /** Host name shown in messages ({{host}}). */
   host?: string;
+  /** A healthchecks-style or Uptime Kuma push URL pinged at each run's start and end (a secret). */
+  ping?: { url: string };
+  /** The digest: its schedule (the schedule node's forms; empty: only on msg.action "digest") and where it keeps its count. */
+  digest?: { schedule?: string; timezone?: string; file?: string };
 }
 
-export type Channel = "telegram" | "email";
+export type Channel = "telegram" | "email" | "ping";
 
 /** A notification rendered for every channel. */
 export interface Rendered {
@@ -161,6 +165,10 @@ export interface NotificationInfo {
   groups: GroupInfo[];
   subject: string;
   short: string;
+  /** A digest's full text (the node's output payload). */
+  text?: string;
+  /** A digest's period and per-job figures. */
+  report?: { since: number; until: number; jobs: unknown[]; totals: Partial<Record<RunStatus, number>> };
 }
 
 export interface ChannelFailure {

@@ -139,6 +139,7 @@ export = function (RED: NodeAPI) {
       botToken: { type: "password" },
       user: { type: "text" },
       password: { type: "password" },
+      pingUrl: { type: "password" },
     },
   });
   mountNotifyRoutes(RED, (id) => {

@@ -67,11 +67,13 @@ export function runNode(RED: NodeAPI, node: Node, spec: RunNodeSpec): void {
     void (async () => {
       await engine.ready;
       let run: ActiveRun;
+      let started = false;
       try {
         if (spec.configError) throw new Error(spec.configError);
         const req = await spec.prepare(m);
         if (!req) return;
         run = engine.start({ ...req, nodeId: node.id });
+        started = true;
       } catch (err) {
         // Refused because the job already runs: a trigger that was not a run.
         if (err instanceof AlreadyRunningError) throw err;
@@ -82,9 +84,13 @@ export function runNode(RED: NodeAPI, node: Node, spec: RunNodeSpec): void {
       const job = run.job;
       mine.set(run.runId, run);
       node.status(progressStatus(null));
+      const progress = (p: unknown, start = false) => send([null, { topic: job.name, payload: p, runId: run.runId, run: { runId: run.runId, ...(start ? { start } : {}) }, job: { id: run.key, name: job.name } } as never]);
+      // A run that started sends its first message on output 2 at once (a notify node pings a
+      // health check's /start); one that failed before its tool could start sends none.
+      if (started) progress({ percent: 0, bytesDone: 0, bytesTotal: null, filesDone: 0, filesTotal: null, rate: null, etaSeconds: null }, true);
       run.on("progress", (p) => {
         node.status(progressStatus(p));
-        send([null, { topic: job.name, payload: p, runId: run.runId, job: { id: run.key, name: job.name } } as never]);
+        progress(p);
       });
       const record: RunRecord = await run.result.finally(() => mine.delete(run.runId));
       m.topic = job.name;

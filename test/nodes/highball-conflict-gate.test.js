@@ -4,7 +4,7 @@ const assert = require("node:assert/strict");
 const fs = require("node:fs");
 const path = require("node:path");
 const helper = require("../support/red");
-const { backupJob, rsyncRun, next, collect, knownHosts } = require("../support/flow");
+const { backupJob, rsyncRun, next, copying, collect, knownHosts } = require("../support/flow");
 const { tmpDir, stopAll, waitFor } = require("../fixtures/util");
 const { startSshd } = require("../fixtures/sshd");
 const { parseInput } = require("../../dist/lib/notify");
@@ -145,7 +145,7 @@ describe(`conflict gate node (Node-RED ${helper.major})`, function () {
     await helper.load(nodes, flow);
     const results = collect(helper, "result");
     helper.getNode("j1").receive({});
-    await next(helper, "progress"); // the direct run is copying
+    await copying(helper); // the direct run is copying
     helper.getNode("j2").receive({});
     await waitFor(() => results.length === 2, { timeout: 60000, what: "both results" });
     const [a, b] = results;
@@ -167,7 +167,7 @@ describe(`conflict gate node (Node-RED ${helper.major})`, function () {
     const results = collect(helper, "result");
     const delayed = collect(helper, "delayed");
     helper.getNode("j1").receive({});
-    await next(helper, "progress");
+    await copying(helper);
     const gaveUp = next(helper, "timedout");
     const caught = next(helper, "caught");
     helper.getNode("j2").receive({});

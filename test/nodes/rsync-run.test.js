@@ -4,7 +4,7 @@ const assert = require("node:assert/strict");
 const fs = require("node:fs");
 const path = require("node:path");
 const helper = require("../support/red");
-const { backupJob, rsyncRun, rsyncFlow, next, collect, knownHosts } = require("../support/flow");
+const { backupJob, rsyncRun, rsyncFlow, next, copying, collect, knownHosts } = require("../support/flow");
 const { tmpDir, makeTree, readTree, stopAll, waitFor, processesMatching } = require("../fixtures/util");
 const { startSshd, rotateHostKey } = require("../fixtures/sshd");
 const { startRsyncd } = require("../fixtures/rsyncd");
@@ -170,7 +170,7 @@ describe(`rsync jobs (Node-RED ${helper.major})`, function () {
     const { flow } = rsyncFlow({ name: "job", engine: "rsync", source: { type: "local", paths: [{ path: src }] }, destination: { type: "local", path: dst }, rsync: { bwlimit: "800K" } });
     await helper.load(nodes, flow);
     const result = next(helper, "result");
-    const progress = next(helper, "progress");
+    const progress = copying(helper);
     helper.getNode("j1").receive({});
     await progress; // rsync has its file list and is copying
     fs.rmSync(path.join(src, "f5.bin"));
@@ -191,7 +191,12 @@ describe(`rsync jobs (Node-RED ${helper.major})`, function () {
     helper.getNode("j1").receive({});
     const msg = await result;
     assert.equal(msg.payload.status, "success", msg.payload.error);
-    assert.ok(got.length >= 2, `saw ${got.length} progress messages`);
+    // The first message says the run started (percent 0, msg.run.start); the rest are rsync's progress.
+    assert.equal(got[0].run.start, true);
+    assert.equal(got[0].payload.percent, 0);
+    assert.equal(got[0].run.runId, msg.payload.runId);
+    assert.equal(got.filter((p) => p.run.start).length, 1);
+    assert.ok(got.length >= 3, `saw ${got.length} progress messages`);
     for (const p of got) {
       assert.equal(typeof p.payload.percent, "number");
       assert.ok(p.payload.percent >= 0 && p.payload.percent <= 100);
@@ -199,7 +204,7 @@ describe(`rsync jobs (Node-RED ${helper.major})`, function () {
       assert.ok("etaSeconds" in p.payload && "rate" in p.payload && "filesTotal" in p.payload);
     }
     const seconds = msg.payload.durationMs / 1000;
-    assert.ok(got.length <= Math.ceil(seconds * 2) + 1, `${got.length} progress messages in ${seconds} s`);
+    assert.ok(got.length - 1 <= Math.ceil(seconds * 2) + 1, `${got.length - 1} progress messages in ${seconds} s`);
     assert.ok(helper.getNode("run").status.calledWithMatch({ fill: "blue", text: sinonLike(/running \d+%/) }));
   });
 
@@ -272,7 +277,7 @@ describe(`rsync jobs (Node-RED ${helper.major})`, function () {
     await helper.load(nodes, flow);
     const result = next(helper, "result");
     helper.getNode("j1").receive({});
-    await next(helper, "progress");
+    await copying(helper);
     const mine = () => processesMatching((p) => p.cmdline.join(" ").includes(dst));
     assert.ok(mine().length >= 2, "rsync and ssh are running");
     helper.getNode("j1").receive({ action: "cancel" });
@@ -290,7 +295,7 @@ describe(`rsync jobs (Node-RED ${helper.major})`, function () {
     const { flow } = rsyncFlow({ name: "job", engine: "rsync", source: { type: "local", paths: [{ path: src }] }, destination: { type: "local", path: dst }, rsync: { bwlimit: "300K" } });
     await helper.load(nodes, flow);
     helper.getNode("j1").receive({});
-    await next(helper, "progress");
+    await copying(helper);
     await helper.setFlows([{ id: "tab", type: "tab", label: "t" }], "full");
     await waitFor(() => processesMatching((p) => p.cmdline.join(" ").includes(dst)).length === 0, { what: "rsync stopped" });
     const runs = await helper.request().get("/highball/jobs/j1/runs").expect(200);
@@ -304,7 +309,7 @@ describe(`rsync jobs (Node-RED ${helper.major})`, function () {
     const { flow } = rsyncFlow({ name: "job", engine: "rsync", source: { type: "local", paths: [{ path: src }] }, destination: { type: "ssh", ...ssh(), path: dst }, rsync: { bwlimit: "300K" } });
     await helper.load(nodes, flow);
     helper.getNode("j1").receive({});
-    await next(helper, "progress");
+    await copying(helper);
     await helper.unload();
     assert.equal(processesMatching((p) => p.cmdline.join(" ").includes(dst)).length, 0, "close waited until rsync and ssh were gone");
     const { Engine } = require("../../dist/lib/runs/engine");
@@ -321,7 +326,7 @@ describe(`rsync jobs (Node-RED ${helper.major})`, function () {
     const results = collect(helper, "result");
     const caught = next(helper, "caught");
     helper.getNode("j1").receive({});
-    await next(helper, "progress");
+    await copying(helper);
     helper.getNode("j1").receive({});
     const c = await caught;
     assert.match(c.error.message, /already running \(run [\w-]+\); this trigger did not start a second run/);
@@ -390,7 +395,7 @@ describe(`rsync jobs (Node-RED ${helper.major})`, function () {
     const result = next(helper, "result");
     const progress = collect(helper, "progress");
     helper.getNode("j1").receive({});
-    await next(helper, "progress");
+    await copying(helper);
     for (const p of processesMatching(() => true)) seen.push(p.cmdline.join(" "));
     const msg = await result;
     assert.equal(msg.payload.status, "success", msg.payload.error);

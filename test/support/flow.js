@@ -29,6 +29,24 @@ function next(helper, id, timeout = 60000) {
   });
 }
 
+/**
+ * Resolves with the next progress message that is not a run's start (its first message on
+ * output 2, msg.run.start): the tool is running and has said how far it got.
+ */
+function copying(helper, id = "progress", timeout = 60000) {
+  return new Promise((resolve, reject) => {
+    const node = helper.getNode(id);
+    const t = setTimeout(() => reject(new Error(`no progress reached ${id} within ${timeout} ms`)), timeout);
+    const on = (msg) => {
+      if (msg.run && msg.run.start) return;
+      clearTimeout(t);
+      node.off("input", on);
+      resolve(msg);
+    };
+    node.on("input", on);
+  });
+}
+
 /** Every message a helper node receives, collected as they come. */
 function collect(helper, id) {
   const got = [];
@@ -41,4 +59,4 @@ function knownHosts(home, ...lines) {
   fs.writeFileSync(path.join(home, "ssh", "known_hosts"), lines.join("\n") + "\n", { mode: 0o600 });
 }
 
-module.exports = { backupJob, rsyncRun, rsyncFlow, next, collect, knownHosts };
+module.exports = { backupJob, rsyncRun, rsyncFlow, next, copying, collect, knownHosts };
