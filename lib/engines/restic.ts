@@ -3,7 +3,7 @@
  * job's restic command with a profile. Output parsing lives in restic-parser.ts, locks in
  * restic-lock.ts, the ssh variant in restic-remote.ts.
  */
-import { execa } from "execa";
+import { runCommand } from "../runs/command";
 import type { Job } from "../job/schema";
 import type { ProcessPlan } from "./types";
 import { repositoryUrlPassword, type EffectiveProfile } from "../profile/resolve";
@@ -75,10 +75,11 @@ export function detectResticVersion(executable: string | string[] = "restic"): P
   if (!p) {
     p = (async () => {
       const [cmd, ...pre] = words;
-      const r = await execa(cmd!, [...pre, "version"], { reject: false, timeout: 20_000, stdin: "ignore" });
-      if (r.exitCode === undefined && (r as { code?: string }).code === "ENOENT") throw new ResticPlanError(`${cmd} is not installed (command not found)`);
-      const v = parseResticVersion(String(r.stdout));
-      if (r.exitCode !== 0 || !v) throw new ResticPlanError(`could not tell the version of ${cmd}: ${String(r.stderr || r.stdout || r.shortMessage).trim().slice(0, 200)}`);
+      const r = await runCommand({ command: cmd!, args: [...pre, "version"], timeoutMs: 20_000 }, { maxStdout: 64 * 1024 });
+      if (r.spawnError) throw new ResticPlanError(r.spawnError);
+      const v = parseResticVersion(r.stdout);
+      const why = r.timedOut ? "it did not answer within 20 s" : r.stderr || r.stdout || `exit code ${r.code ?? r.signal}`;
+      if (r.code !== 0 || !v) throw new ResticPlanError(`could not tell the version of ${cmd}: ${why.trim().slice(0, 200)}`);
       return v;
     })();
     versions.set(key, p);

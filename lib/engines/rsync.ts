@@ -1,4 +1,4 @@
-import { execa } from "execa";
+import { runCommand } from "../runs/command";
 import type { Job, JobDestination } from "../job/schema";
 import { type OutputParser, type Outcome, type Progress, type ProcessPlan, type RunStats, emptyStats } from "./types";
 import { sshOptions, sshLogin, rsyncRsh, remoteCommand, shellQuote, sshFailure, type SshTarget } from "../remote/ssh";
@@ -22,8 +22,8 @@ const versions = new Map<string, Promise<number[]>>();
 export function rsyncVersion(executable = "rsync"): Promise<number[]> {
   let v = versions.get(executable);
   if (!v) {
-    v = execa(executable, ["--version"], { reject: false }).then((r) => {
-      const m = /version\s+(\d+)\.(\d+)\.(\d+)/.exec(String(r.stdout));
+    v = runCommand({ command: executable, args: ["--version"], timeoutMs: 20_000 }, { maxStdout: 64 * 1024 }).then((r) => {
+      const m = /version\s+(\d+)\.(\d+)\.(\d+)/.exec(r.stdout);
       return m ? [Number(m[1]), Number(m[2]), Number(m[3])] : [0, 0, 0];
     });
     versions.set(executable, v);

@@ -4,7 +4,7 @@
  * the runner.
  */
 import { readFile } from "node:fs/promises";
-import { execa } from "execa";
+import { runCommand } from "../runs/command";
 import type { ProcessPlan } from "../engines/types";
 import { ProfileError } from "./options";
 import { joinForRestic, WordsError } from "./words";
@@ -130,9 +130,13 @@ export async function resolvePassword(p: EffectiveProfile, opts: { timeoutMs?: n
   if (o.password !== undefined) return o.password;
   if (o["password-command"]) {
     const [cmd, ...args] = o["password-command"];
-    const r = await execa(cmd!, args, { reject: false, timeout: opts.timeoutMs ?? 30_000, stdin: "ignore", env: p.env, extendEnv: true });
-    if (r.exitCode !== 0) throw new ProfileError(`profile "${p.name}": the password command failed (${r.exitCode === undefined ? r.shortMessage : `exit code ${r.exitCode}`})`);
-    const pw = String(r.stdout).trim(); // restic trims the command's output the same way
+    const timeoutMs = opts.timeoutMs ?? 30_000;
+    const r = await runCommand({ command: cmd!, args, env: p.env, timeoutMs }, { maxStdout: 64 * 1024 });
+    if (r.code !== 0) {
+      const why = r.spawnError ?? (r.timedOut ? `it did not finish within ${Math.round(timeoutMs / 1000)} s` : r.code === null ? `stopped by ${r.signal}` : `exit code ${r.code}`);
+      throw new ProfileError(`profile "${p.name}": the password command failed (${why})`);
+    }
+    const pw = r.stdout.trim(); // restic trims the command's output the same way
     if (!pw) throw new ProfileError(`profile "${p.name}": the password command printed nothing`);
     return pw;
   }

@@ -3,19 +3,12 @@
  * password in the environment, never on the command line), its own process group so a stop
  * reaches restic's ssh too, stdout as a stream, and only the tail of stderr kept.
  */
-import { execa } from "execa";
 import { StringDecoder } from "node:string_decoder";
 import type { Readable } from "node:stream";
 import type { ProcessPlan } from "../engines/types";
+import { startCommand, type CommandExit } from "../runs/command";
 
-export interface Exit {
-  code: number | null;
-  signal: string | null;
-  /** The last few KiB of stderr, for classifying the failure (never shown as is). */
-  stderr: string;
-  spawnError: string | null;
-  timedOut: boolean;
-}
+export type Exit = CommandExit;
 
 export interface ResticProcess {
   pid: number | undefined;
@@ -26,58 +19,10 @@ export interface ResticProcess {
   kill(): void;
 }
 
-const STDERR_KEEP = 16 * 1024;
-const live = new Set<number>();
-let hooked = false;
-
-/** Browsing processes must not outlive Node-RED: they are in groups of their own. */
-function hookExit(): void {
-  if (hooked) return;
-  hooked = true;
-  process.once("exit", () => {
-    for (const pid of live) {
-      try { process.kill(-pid, "SIGTERM"); } catch { /* gone */ }
-    }
-  });
-}
-
+/** restic for the browser, through the one runner (lib/runs/command.ts): stdout streamed, the tail of stderr kept. */
 export function startRestic(plan: ProcessPlan, opts: { timeoutMs?: number } = {}): ResticProcess {
-  hookExit();
-  const child = execa(plan.command, plan.args, {
-    env: plan.env ?? {},
-    extendEnv: true,
-    cwd: plan.cwd,
-    detached: true,
-    cleanup: false,
-    buffer: false,
-    reject: false,
-    stdin: "ignore",
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const pid = child.pid;
-  if (pid) live.add(pid);
-  let stderr = "";
-  child.stderr?.setEncoding("utf8");
-  child.stderr?.on("data", (s: string) => {
-    stderr = (stderr + s).slice(-STDERR_KEEP);
-  });
-  let timedOut = false;
-  const kill = () => {
-    if (!pid) return;
-    try { process.kill(-pid, "SIGTERM"); } catch { /* already gone */ }
-  };
-  const timer = opts.timeoutMs ? setTimeout(() => { timedOut = true; kill(); }, opts.timeoutMs) : null;
-  timer?.unref();
-  const done: Promise<Exit> = child.then((r) => {
-    if (timer) clearTimeout(timer);
-    if (pid) live.delete(pid);
-    const spawnError = r.failed && r.exitCode === undefined && !r.signal
-      ? ((r as { code?: string }).code === "ENOENT" ? `${plan.command} is not installed (command not found)` : "restic could not be started")
-      : null;
-    return { code: r.exitCode ?? null, signal: r.signal ?? null, stderr, spawnError, timedOut };
-  });
-  return { pid, stdout: child.stdout as Readable, done, kill };
+  const c = startCommand({ command: plan.command, args: plan.args, env: plan.env, cwd: plan.cwd, timeoutMs: opts.timeoutMs }, { maxStderr: 16 * 1024 });
+  return { pid: c.pid, stdout: c.stdout, done: c.done, kill: () => c.kill("SIGTERM") };
 }
 
 const MAX_LINE = 1024 * 1024;

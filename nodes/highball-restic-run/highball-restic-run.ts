@@ -1,6 +1,6 @@
 import type { NodeAPI, Node, NodeDef } from "node-red";
 import { hostname } from "node:os";
-import { execa } from "execa";
+import { runCommand } from "../../lib/runs/command";
 import { validateJob, jobKey } from "../../lib/job/validate";
 import type { Job } from "../../lib/job/schema";
 import { resolveProfile, splitWords, profileToRestic, withPassword, type EffectiveProfile } from "../../lib/profile";
@@ -104,9 +104,9 @@ export = function (RED: NodeAPI) {
             if (outcome.status !== "failed" || !held) return null;
             if (lock.staleAgeMs !== null && isStale(held, { maxAgeMs: lock.staleAgeMs, hostname: hostname() })) {
               const unlock = profileToRestic(eff, "unlock", []);
-              const r = await execa(unlock.command, unlock.args, { env: unlock.env, extendEnv: true, reject: false, stdin: "ignore" });
-              run.note(`removed a stale lock of PID ${held.pid} on ${held.host} (restic unlock: exit ${r.exitCode})`);
-              if (r.exitCode === 0 && attempt <= 3) return fresh();
+              const r = await runCommand({ command: unlock.command, args: unlock.args, env: unlock.env, timeoutMs: 120_000 });
+              run.note(`removed a stale lock of PID ${held.pid} on ${held.host} (restic unlock: exit ${r.code ?? r.spawnError ?? r.signal})`);
+              if (r.code === 0 && attempt <= 3) return fresh();
             }
             if (lock.byRestic) return null; // restic itself waited (--retry-lock) and gave up
             const delay = nextLockDelay(attempt, Date.now() - run.startedAt, lock.waitMs);

@@ -91,4 +91,19 @@ describe("structure of the source", function () {
     const found = circles(edges);
     assert.deepEqual(found, [], `circles of imports:\n${found.map((c) => c.join(" -> ")).join("\n")}`);
   });
+
+  it("starts processes only in lib/runs/ (the one runner)", function () {
+    const offenders = [];
+    for (const f of SOURCES.flatMap(files)) {
+      if (f.startsWith("lib/runs/")) continue;
+      const names = specifiers(fs.readFileSync(path.join(root, f), "utf8"));
+      for (const n of names) if (/^(node:)?child_process$|^execa$/.test(n)) offenders.push(`${f} imports ${n}`);
+    }
+    assert.deepEqual(offenders, []);
+  });
+
+  it("keeps node wrappers thin (at most 150 lines each)", function () {
+    const long = files("nodes").map((f) => [f, fs.readFileSync(path.join(root, f), "utf8").split("\n").length - 1]).filter(([, n]) => n > 150);
+    assert.deepEqual(long.map(([f, n]) => `${f}: ${n} lines`), []);
+  });
 });
