@@ -3,6 +3,7 @@
 // and the jobs with no success within the stale limit. What it has counted, and when the last
 // digest went out, are kept in a small file (O(jobs)), so a restart neither loses nor repeats
 // one: a digest time that passed while Node-RED was down is sent at start.
+import { join } from "node:path";
 import { readJsonOrQuarantine, writeAtomic } from "../util/fsx";
 import { latestAtOrBefore, nextAfter, parseSchedule, type Schedule } from "../schedule";
 import type { Clock, TimerHandle } from "./clock";
@@ -41,6 +42,22 @@ export interface DigestReport {
 export interface KnownJob { jobId: string; job: string; lastSuccessAt?: number }
 
 export interface RunSeen { jobId: string; job: string; runId?: string; status: string; error?: string | null; at: number }
+
+/** The jobs a run engine knows, with their last success from its jobs summary (O(jobs)). */
+export function knownJobsOf(engine: {
+  jobs: Map<string, { job: { name: string } }>;
+  history: { summary(key: string): { lastSuccess: { finishedAt: number } | null } | undefined };
+}): KnownJob[] {
+  return [...engine.jobs.entries()].map(([jobId, e]) => {
+    const ok = engine.history.summary(jobId)?.lastSuccess?.finishedAt;
+    return { jobId, job: e.job.name, ...(ok !== undefined ? { lastSuccessAt: ok } : {}) };
+  });
+}
+
+/** Where a notify node keeps its digest's count. */
+export function digestFile(home: string, nodeId: string): string {
+  return join(home, "notify", `digest-${nodeId.replace(/[^A-Za-z0-9_.-]/g, "_")}.json`);
+}
 
 /** The digest's schedule, or a sentence saying why it cannot be one. */
 export function digestSchedule(text: string, timezone?: string): Schedule | { error: string } {

@@ -29,6 +29,8 @@ export interface NotifySettings {
   bodyTemplate?: string;
   telegramTemplate?: string;
   logLink?: string;
+  /** When the digest goes out (the schedule node's forms, e.g. "daily at 08:00"); empty: only on msg.action "digest". */
+  digestSchedule?: string;
 }
 
 /** The node's credentials (never in flows.json). */
@@ -53,7 +55,7 @@ function flag(v: unknown, def: boolean): boolean {
   return typeof v === "boolean" ? v : v === "true" ? true : v === "false" ? false : def;
 }
 
-export function notifyConfig(def: NotifySettings, creds: NotifyCredentials | undefined): NotifyConfig {
+export function notifyConfig(def: NotifySettings, creds: NotifyCredentials | undefined, digestFile?: string): NotifyConfig {
   const security: SmtpSecurity = def.smtpSecurity === "tls" || def.smtpSecurity === "none" ? def.smtpSecurity : "starttls";
   const config: NotifyConfig = {
     name: def.name ?? "",
@@ -101,6 +103,7 @@ export function notifyConfig(def: NotifySettings, creds: NotifyCredentials | und
     };
   }
   if (text(creds?.pingUrl)) config.ping = { url: text(creds?.pingUrl) };
+  if (text(def.digestSchedule) || digestFile) config.digest = { schedule: text(def.digestSchedule), ...(digestFile ? { file: digestFile } : {}) };
   return config;
 }
 

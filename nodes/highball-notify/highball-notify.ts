@@ -7,6 +7,8 @@ import { notifyConfig, notifyLook, forgetTarget, submitError, type NotifySetting
 import { MqttChannel, mqttEnabled, type MqttDef } from "../../lib/mqtt/channel";
 import { mountNotifyRoutes } from "../../lib/http/notify-routes";
 import { engineOf } from "../shared/runtime";
+import { digestFile, knownJobsOf } from "../../lib/notify/digest";
+import type { RunRecord } from "../../lib/runs/types";
 
 type NotifyDef = NodeDef & NotifySettings & MqttDef;
 type NotifyMsg = NodeMessageInFlow & { action?: unknown };
@@ -51,8 +53,13 @@ export = function (RED: NodeAPI) {
   function NotifyNode(this: Node<NotifyCredentials>, def: NotifyDef) {
     RED.nodes.createNode(this, def);
     const node = this;
-    const config = notifyConfig(def, node.credentials);
-    const notifier = new Notifier(config);
+    const engine = engineOf(RED);
+    const config = notifyConfig(def, node.credentials, digestFile(engine.home, node.id));
+    const notifier = new Notifier(config, { jobs: () => knownJobsOf(engine) });
+    // The digest counts every run of this Node-RED, whatever is wired to the node.
+    const counted = (r: RunRecord) => void notifier.recordRun({ jobId: r.jobId, job: r.job, runId: r.runId, status: r.status, error: r.error, at: r.finishedAt });
+    engine.on("end", counted);
+    engine.on("interrupted", counted);
     deployed.set(node.id, config);
     const wired = mqttOf(RED, node, def);
     const mqtt = wired?.channel;
@@ -92,7 +99,7 @@ export = function (RED: NodeAPI) {
       // What is flushed on close still reaches Telegram and email; the flow is being torn down.
       if (closing) return;
       const n = d.notification;
-      node.send({ topic: n.job ?? "highball", payload: n.short, notification: { ...n, channels: d.channels, failures: d.failures } } as unknown as NodeMessageInFlow);
+      node.send({ topic: n.job ?? "highball", payload: n.text ?? n.short, notification: { ...n, channels: d.channels, failures: d.failures } } as unknown as NodeMessageInFlow);
     });
     notifier.on("failure", (f) => {
       failing = true;
@@ -107,6 +114,13 @@ export = function (RED: NodeAPI) {
       if (m.action === "flush") {
         void notifier.flush();
         done();
+        return;
+      }
+      if (m.action === "digest") {
+        notifier.digest().then((r) => {
+          const error = submitError(r);
+          done(error ? new Error(error) : undefined);
+        }, () => done());
         return;
       }
       if (m.action === "forget") {
@@ -126,6 +140,8 @@ export = function (RED: NodeAPI) {
     node.on("close", (_removed: boolean, done: () => void) => {
       closing = true;
       wired?.close();
+      engine.off("end", counted);
+      engine.off("interrupted", counted);
       if (deployed.get(node.id) === config) deployed.delete(node.id);
       notifier.close().then(() => {
         notifier.removeAllListeners();
