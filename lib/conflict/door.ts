@@ -119,7 +119,8 @@ export class Door {
     if (m.job === undefined || m.job === null) {
       throw new Error("no job to gate: msg.job is missing; wire the conflict gate after a backup-job node, or send a job descriptor in msg.job");
     }
-    const job = validateJob(m.job);
+    // The profile may still come from the restic node after the gate (SPEC "Profiles, chosen once").
+    const job = validateJob(m.job, { needsProfile: false });
     if (job.enabled === false) {
       // A disabled job will not run, so it holds nothing: the run node skips it.
       m.gate = { waitedMs: 0, queuedBehind: [], resources: [] };

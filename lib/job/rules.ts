@@ -71,8 +71,17 @@ function remote(label: "source" | "destination", r: { host?: string; user?: stri
   if (r.user && !user.test(r.user)) issues.push({ field: `${label}.user`, code: "userInvalid", params: { value: r.user }, text: `${label}.user ${JSON.stringify(r.user)} is not a valid user name` });
 }
 
+export interface IssueOptions {
+  /**
+   * Whether a restic job must name its profile itself (true where it runs). A backup job and a
+   * conflict gate say false: the restic node's own profile may still be the job's (SPEC,
+   * "Profiles, chosen once").
+   */
+  needsProfile?: boolean;
+}
+
 /** Every issue of a job (empty when valid): the schema's first, then the rules it cannot say. */
-export function jobIssues(input: unknown, check: SchemaCheck): Issue[] {
+export function jobIssues(input: unknown, check: SchemaCheck, options: IssueOptions = {}): Issue[] {
   if (!check(input)) return (check.errors ?? []).map(schemaIssue);
   const job = input as Job;
   const issues: Issue[] = [];
@@ -101,6 +110,6 @@ export function jobIssues(input: unknown, check: SchemaCheck): Issue[] {
       if (why) issues.push({ field: "rsync.args", code: "rsyncArg", params: { value: a }, text: why });
     }
   }
-  if (job.engine === "restic" && !job.profile) issues.push({ field: "profile", code: "profileRequired", params: {}, text: "profile is required for a restic job" });
+  if (job.engine === "restic" && !job.profile && options.needsProfile !== false) issues.push({ field: "profile", code: "profileRequired", params: {}, text: "profile is required for a restic job" });
   return issues;
 }

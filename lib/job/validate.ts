@@ -1,13 +1,13 @@
 import Ajv from "ajv";
 import { jobSchema, type Job } from "./schema";
-import { jobIssues, type Issue, type SchemaCheck } from "./rules";
+import { jobIssues, type Issue, type IssueOptions, type SchemaCheck } from "./rules";
 
 const ajv = new Ajv({ allErrors: true, strict: false });
 const check = ajv.compile(jobSchema) as unknown as SchemaCheck;
 
 /** Every issue of a job, with its field and code (see lib/job/rules.ts). */
-export function issuesOf(input: unknown): Issue[] {
-  return jobIssues(input, check);
+export function issuesOf(input: unknown, options?: IssueOptions): Issue[] {
+  return jobIssues(input, check, options);
 }
 
 /**
@@ -15,8 +15,8 @@ export function issuesOf(input: unknown): Issue[] {
  * schema; the rest are rules a schema cannot say well: absolute paths, host names that cannot
  * be mistaken for options, and rsync arguments from the allow-list (lib/job/rules.ts).
  */
-export function jobProblems(input: unknown): string[] {
-  return issuesOf(input).map((i) => i.text);
+export function jobProblems(input: unknown, options?: IssueOptions): string[] {
+  return issuesOf(input, options).map((i) => i.text);
 }
 
 export class JobError extends Error {
@@ -27,8 +27,8 @@ export class JobError extends Error {
 }
 
 /** The job, checked; throws a JobError listing every problem. */
-export function validateJob(input: unknown): Job {
-  const problems = jobProblems(input);
+export function validateJob(input: unknown, options?: IssueOptions): Job {
+  const problems = jobProblems(input, options);
   if (problems.length) throw new JobError(problems);
   return input as Job;
 }

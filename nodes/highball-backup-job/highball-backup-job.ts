@@ -17,7 +17,8 @@ export = function (RED: NodeAPI) {
     const node = this;
     const engine = engineOf(RED);
     const job = descriptorOf(def as unknown as Record<string, unknown>, node.id);
-    const problems = jobProblems(job);
+    // A restic job may leave its profile to the restic node it is wired to.
+    const problems = jobProblems(job, { needsProfile: false });
     const invalid = problems.length ? `invalid job "${job.name || node.id}": ${problems.join("; ")}` : null;
 
     const idle = () => {

@@ -165,6 +165,21 @@ describe(`a run that cannot start is still a run (Node-RED ${helper.major})`, fu
     assert.deepEqual(j1, []);
   });
 
+  it("a restic job that names no profile takes its restic node's, through a conflict gate (SPEC: profiles, chosen once)", async function () {
+    const gate = require("../../dist/nodes/highball-conflict-gate/highball-conflict-gate.js");
+    const { f, creds } = flow({ password: repo.password, job: { profile: "" }, run: { profile: "cfg-nas" } });
+    f.find((n) => n.id === "j1").wires = [["gate"]];
+    f.push({ id: "gate", z: "tab", type: "highball-conflict-gate", name: "one at a time", delay: 0, maxWait: 0, destinations: "host", tags: "", wires: [["run"], [], []] });
+    await helper.load([...nodes, gate], f, creds);
+    assert.ok(!helper.getNode("j1").status.getCalls().some((c) => c.args[0]?.text === "invalid job"), "the job is not marked invalid");
+    const result = next(helper, "result", 60000);
+    helper.getNode("j1").receive({});
+    const r = await result;
+    assert.equal(r.payload.status, "success", r.payload.error);
+    assert.match(r.payload.snapshotId, /^[0-9a-f]{8,}$/);
+    assert.equal(r.payload.jobId, "j1");
+  });
+
   it("an rsync node given an invalid msg.job, and one whose own settings are broken", async function () {
     const f = [
       { id: "tab", type: "tab", label: "t" },

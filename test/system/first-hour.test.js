@@ -20,13 +20,17 @@ after(async function () {
   await util.stopAll();
 });
 
-/** Every node of the editor that Node-RED marks invalid, with its reasons: [{id, type, name, errors}]. */
-function invalidNodes(page, ids) {
+/**
+ * Every node that the editor shows invalid (its red triangle), with its reasons: [{id, type,
+ * name, errors}]. What the editor holds, not a fresh judgement, so a stale triangle counts.
+ */
+async function invalidNodes(page, ids) {
+  await page.waitForTimeout(300); // the editor's own re-check after wiring runs on a timer
   return page.evaluate((only) => {
     const out = [];
     const look = (n) => {
       if (only && !only.includes(n.id)) return;
-      RED.editor.validateNode(n);
+      if (n.valid === undefined) RED.editor.validateNode(n);
       if (n.valid === false) out.push({ id: n.id, type: n.type, name: n.name, errors: n.validationErrors });
     };
     RED.nodes.eachNode(look);
@@ -141,6 +145,216 @@ for (const major of [4, 5]) {
         });
         assert.deepEqual(await invalidNodes(page, ["hb-demo-rjob", "hb-demo-restic"]), []);
         await shot(page, "invalid-node");
+      });
+    });
+
+    describe("the first restic flow, built from the palette", function () {
+      let red, page, errors, src, repoPath;
+      before(async function () {
+        const dir = util.tmpDir("first-restic");
+        src = path.join(dir, "documents");
+        fs.mkdirSync(src);
+        fs.writeFileSync(path.join(src, "letter.txt"), "Dear restic,\nplease keep this.\n");
+        fs.writeFileSync(path.join(src, "notes.md"), "# notes\n");
+        repoPath = path.join(dir, "repository");
+        red = await startNodeRed({ major, flows: [{ id: "hb-first-tab", type: "tab", label: "Flow 1" }] });
+        ({ page, errors } = await openEditor(red, browser));
+      });
+      after(async function () {
+        if (page) await page.close().catch(() => undefined);
+        if (red) await red.stop();
+      });
+
+      /** Drags a palette node onto the workspace at (x, y) of the chart, as a user does. */
+      async function dropFromPalette(type, x, y) {
+        await page.locator("#red-ui-palette-search input").fill("");
+        const item = page.locator(`.red-ui-palette-node[data-palette-type="${type}"]`).first();
+        await item.scrollIntoViewIfNeeded();
+        const from = await item.boundingBox();
+        const chart = await page.locator("#red-ui-workspace-chart").boundingBox();
+        await page.mouse.move(from.x + from.width / 2, from.y + from.height / 2);
+        await page.mouse.down();
+        await page.mouse.move(from.x + 40, from.y + 10, { steps: 5 });
+        await page.mouse.move(chart.x + x, chart.y + y, { steps: 10 });
+        await page.mouse.up();
+        await page.waitForFunction((t) => RED.nodes.filterNodes({ type: t }).length > 0, type);
+        return page.evaluate((t) => RED.nodes.filterNodes({ type: t }).slice(-1)[0].id, type);
+      }
+
+      /** Wires output `port` of one node to the input of another by dragging between the ports. */
+      async function wire(fromId, toId, port = 0) {
+        const out = await page.locator(`g.red-ui-flow-node-group[id="${fromId}"] .red-ui-flow-port-output`).nth(port).boundingBox();
+        const inp = await page.locator(`g.red-ui-flow-node-group[id="${toId}"] .red-ui-flow-port-input`).first().boundingBox();
+        await page.mouse.move(out.x + out.width / 2, out.y + out.height / 2);
+        await page.mouse.down();
+        await page.mouse.move(inp.x - 20, inp.y + inp.height / 2, { steps: 10 });
+        await page.mouse.move(inp.x + inp.width / 2, inp.y + inp.height / 2, { steps: 5 });
+        await page.mouse.up();
+        await page.waitForFunction(([a, b]) => RED.nodes.filterLinks({ source: RED.nodes.node(a), target: RED.nodes.node(b) }).length === 1, [fromId, toId]);
+      }
+
+      async function openTab(id) {
+        // Node-RED 5 shows the debug tab in a section of its own, where its button toggles it.
+        if (major === 5 && id === "debug") return page.evaluate(() => RED.sidebar.show("debug"));
+        if (major === 5) {
+          await page.locator(`button[data-tab-id="${id}"]`).click();
+        } else {
+          await page.locator("#red-ui-sidebar .red-ui-tab-link-button-menu").click();
+          await page.locator(`#red-ui-tabs-menu-option-${id}`).click();
+        }
+      }
+
+      it("drags a backup job, a restic node and a debug node, wires them, and creates a profile from the job's picker", async function () {
+        const job = await dropFromPalette("highball-backup-job", 200, 150);
+        const run = await dropFromPalette("highball-restic-run", 420, 150);
+        const debug = await dropFromPalette("debug", 640, 150);
+        await wire(job, run);
+        await wire(run, debug);
+        await page.locator(`g.red-ui-flow-node-group[id="${job}"]`).dblclick();
+        await page.locator("#node-input-name").waitFor({ state: "visible" });
+        await page.locator("#node-input-name").fill("documents");
+        await page.locator("#node-input-engine").selectOption("restic");
+        await page.locator("#node-input-paths-container .hb-path").first().fill(src);
+        // No profile yet: the field says so while the dialog is open.
+        await page.waitForFunction(() => $("#node-input-profile").hasClass("input-error"));
+        assert.match(await page.locator("#hb-job-problems").textContent(), /Choose a restic profile/);
+        await page.locator("#node-input-btn-profile-add").click();
+        await page.locator("#hb-repository").waitFor({ state: "visible" });
+        // The dialog names the node in the editor's words, with repository and password first.
+        const title = await page.locator(".red-ui-tray-titlebar").last().textContent();
+        assert.match(title, /restic profile/);
+        assert.doesNotMatch(title, /highball-profile-config/);
+        await page.locator("#node-config-input-name").fill("documents-repo");
+        await page.locator("#hb-repository").fill(repoPath);
+        await page.locator("#node-config-input-password").fill("correct horse battery staple");
+        await page.waitForFunction(() => /password: password/.test($("#hb-effective").text()), null, { timeout: 10000 });
+        await shot(page, "new-profile");
+        await page.locator("#node-config-dialog-ok").click();
+        await page.waitForFunction(() => $("#node-input-profile option:selected").text() === "documents-repo");
+        await page.waitForFunction(() => !$("#node-input-profile").hasClass("input-error") && !$("#hb-job-problems").is(":visible"));
+        await page.locator("#node-dialog-ok").click();
+        assert.deepEqual(await invalidNodes(page), []);
+        const profileId = await page.evaluate(() => { let id = null; RED.nodes.eachConfig((c) => { if (c.type === "highball-profile-config") id = c.id; }); return id; });
+        assert.equal(await page.evaluate((id) => RED.nodes.node(id).profile, job), profileId, "the job stores the profile's id");
+        assert.equal(await page.evaluate((id) => RED.nodes.node(id).users.length, profileId), 1, "Node-RED counts the profile as used");
+        await shot(page, "first-flow");
+      });
+
+      it("deploys, initialises the repository from the profile dialog, runs the job and sees the result and the snapshot", async function () {
+        await page.locator("#red-ui-header-button-deploy").click();
+        await page.waitForFunction(() => !RED.nodes.dirty(), null, { timeout: 30000 });
+        const job = await page.evaluate(() => RED.nodes.filterNodes({ type: "highball-backup-job" })[0].id);
+        await util.waitFor(async () => ((await red.get("highball/jobs")).json || []).some((j) => j.id === job), { what: "the job deployed" });
+        // Open the profile from the job's picker (the pencil) and initialise its repository.
+        await page.locator(`g.red-ui-flow-node-group[id="${job}"]`).dblclick();
+        await page.locator("#node-input-btn-profile-edit").click();
+        await page.locator("#hb-repo-init").waitFor({ state: "visible" });
+        await page.locator("#hb-repo-init").click();
+        await page.waitForFunction(() => /created/.test($("#hb-repo-status").text()), null, { timeout: 60000 });
+        assert.equal(await page.locator("#hb-repo-status").textContent(), `Repository ${repoPath} created.`);
+        assert.ok(fs.existsSync(path.join(repoPath, "config")));
+        await shot(page, "initialised");
+        await page.locator("#node-config-dialog-cancel").click();
+        await page.locator("#node-dialog-cancel").click();
+        // Run it from the Backups tab and see it succeed.
+        await openTab("highball-backups");
+        const card = page.locator(`.highball-sb-job[data-job-id="${job}"]`);
+        await card.waitFor({ state: "visible", timeout: 15000 });
+        await card.locator(".highball-sb-run").click();
+        await page.waitForFunction((id) => {
+          const el = document.querySelector(`.highball-sb-job[data-job-id="${id}"] .highball-sb-last .highball-sb-status`);
+          return el && el.textContent === "success";
+        }, job, { timeout: 60000 });
+        const runs = (await red.get(`highball/jobs/${job}/runs`)).json;
+        assert.equal(runs[0].status, "success", runs[0].error);
+        assert.match(runs[0].snapshotId, /^[0-9a-f]{8,}$/);
+        // The result in the debug sidebar: the run's payload with its snapshot.
+        await openTab("debug");
+        await page.waitForFunction(() => [...document.querySelectorAll(".red-ui-debug-msg")].some((m) => /documents/.test(m.textContent)), null, { timeout: 15000 });
+        // Opened, the payload shows the snapshot the run made.
+        await page.locator(".red-ui-debug-msg .red-ui-debug-msg-element").first().click();
+        await page.waitForFunction((snap) => [...document.querySelectorAll(".red-ui-debug-msg")].some((m) => m.textContent.includes(snap) && m.textContent.includes("success")), runs[0].snapshotId, { timeout: 15000 });
+        await shot(page, "result");
+        // The snapshot in the Snapshots tab.
+        await openTab("highball-snapshots");
+        await page.locator(".highball-snap-profile").waitFor({ state: "visible" });
+        const profileId = await page.evaluate(() => { let id = null; RED.nodes.eachConfig((c) => { if (c.type === "highball-profile-config") id = c.id; }); return id; });
+        await page.waitForFunction((id) => [...document.querySelectorAll(".highball-snap-profile option")].some((o) => o.value === id), profileId, { timeout: 15000 });
+        if (await page.locator(".highball-snap-profile").inputValue() !== profileId) await page.locator(".highball-snap-profile").selectOption(profileId);
+        await page.locator(".highball-snap-snapshot").first().waitFor({ state: "visible", timeout: 30000 });
+        assert.equal(await page.locator(".highball-snap-snapshot").count(), 1);
+        assert.equal(await page.locator(".highball-snap-snapshot .highball-snap-id").first().textContent(), runs[0].snapshotId.slice(0, 8));
+        await shot(page, "snapshot");
+        assert.deepEqual(errors, []);
+      });
+    });
+
+    describe("a job whose profile has no password", function () {
+      let red, page, errors;
+      before(async function () {
+        const dir = util.tmpDir("no-password");
+        const src = path.join(dir, "src");
+        fs.mkdirSync(src);
+        fs.writeFileSync(path.join(src, "a.txt"), "a\n");
+        const tab = "hb-nopw";
+        const flows = [
+          { id: tab, type: "tab", label: "No password" },
+          { id: "hb-nopw-profile", type: "highball-profile-config", name: "forgotten", options: { repository: path.join(dir, "repo") } },
+          { id: "hb-nopw-job", type: "highball-backup-job", z: tab, name: "forgetful", engine: "restic", enabled: true, source: { type: "local", paths: [{ path: src }] }, profile: "hb-nopw-profile", x: 200, y: 100, wires: [["hb-nopw-run"]] },
+          { id: "hb-nopw-run", type: "highball-restic-run", z: tab, name: "restic", x: 400, y: 100, wires: [["hb-nopw-notify"], []] },
+          { id: "hb-nopw-notify", type: "highball-notify", z: tab, name: "alerts", onFailure: true, onWarning: true, onSuccess: false, windowSeconds: 60, burst: 3, staleHours: 0, logLines: 20, x: 600, y: 100, wires: [["hb-nopw-debug"]] },
+          { id: "hb-nopw-debug", type: "debug", z: tab, name: "alert", active: true, tosidebar: true, console: false, complete: "payload", targetType: "msg", x: 800, y: 100, wires: [] },
+        ];
+        red = await startNodeRed({ major, flows });
+        ({ page, errors } = await openEditor(red, browser));
+      });
+      after(async function () {
+        if (page) await page.close().catch(() => undefined);
+        if (red) await red.stop();
+      });
+
+      it("fails visibly: history, the Backups tab's card and the notify node's output", async function () {
+        // Written by hand, with only the settings it needs: nothing is flagged (the job is valid;
+        // its missing password is a run-time fact).
+        assert.deepEqual(await invalidNodes(page), []);
+        await util.waitFor(async () => ((await red.get("highball/jobs")).json || []).some((j) => j.id === "hb-nopw-job"), { what: "the job deployed" });
+        if (major === 5) await page.locator('button[data-tab-id="highball-backups"]').click();
+        else {
+          await page.locator("#red-ui-sidebar .red-ui-tab-link-button-menu").click();
+          await page.locator("#red-ui-tabs-menu-option-highball-backups").click();
+        }
+        const card = page.locator('.highball-sb-job[data-job-id="hb-nopw-job"]');
+        await card.waitFor({ state: "visible", timeout: 15000 });
+        await card.locator(".highball-sb-run").click();
+        await page.waitForFunction(() => {
+          const el = document.querySelector('.highball-sb-job[data-job-id="hb-nopw-job"] .highball-sb-last .highball-sb-status');
+          return el && el.textContent === "failed";
+        }, null, { timeout: 30000 });
+        const why = /profile "forgotten" has no password/;
+        assert.match(await card.locator(".highball-sb-why").textContent(), why);
+        assert.ok(await card.locator(".highball-sb-why").isVisible());
+        assert.ok(await card.locator(".highball-sb-dot.highball-sb-s-failed").isVisible());
+        const runs = (await red.get("highball/jobs/hb-nopw-job/runs")).json;
+        assert.equal(runs.length, 1);
+        assert.equal(runs[0].status, "failed");
+        assert.equal(runs[0].exitCode, null);
+        assert.match(runs[0].error, why);
+        const log = await red.get(`highball/runs/${runs[0].runId}/log`);
+        assert.match(log.text ?? String(log.body ?? ""), why);
+        // Its history row in the tab.
+        await card.locator(".highball-sb-name").click();
+        await card.locator(".highball-sb-runs tr").first().waitFor({ timeout: 15000 });
+        assert.equal(await card.locator(".highball-sb-runs tr").first().locator(".highball-sb-status").textContent(), "failed");
+        await shot(page, "no-password-card");
+        // The notify node's alert, in the debug sidebar.
+        if (major === 5) await page.evaluate(() => RED.sidebar.show("debug"));
+        else {
+          await page.locator("#red-ui-sidebar .red-ui-tab-link-button-menu").click();
+          await page.locator("#red-ui-tabs-menu-option-debug").click();
+        }
+        await page.waitForFunction(() => [...document.querySelectorAll(".red-ui-debug-msg")].some((m) => /✖ forgetful: failed/.test(m.textContent) && /has no password/.test(m.textContent)), null, { timeout: 15000 });
+        await shot(page, "no-password-alert");
+        assert.deepEqual(errors, []);
       });
     });
   });
