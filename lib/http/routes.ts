@@ -8,6 +8,7 @@ import { mountRemoteRoutes } from "./remote-routes";
 import { mountImportRoutes } from "./import-routes";
 import { mountSnapshotRoutes } from "./snapshot-routes";
 import { mountMetricsRoutes } from "./metrics-routes";
+import { mountOperationRoutes } from "./operation-routes";
 
 export type { AdminRED } from "./shared";
 import type { AdminRED } from "./shared";
@@ -18,4 +19,5 @@ export function mountAdminRoutes(RED: AdminRED): void {
   mountImportRoutes(RED);
   mountSnapshotRoutes(RED);
   mountMetricsRoutes(RED);
+  mountOperationRoutes(RED);
 }

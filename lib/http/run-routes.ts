@@ -30,7 +30,7 @@ function routes(RED: AdminRED, app: Express, { read, write }: Guards): void {
     const jobs = [...e.jobs.values()].map((j) => {
       const s = e.history.summary(j.nodeId);
       return {
-        id: j.nodeId, name: j.job.name, engine: j.job.engine, enabled: j.job.enabled !== false,
+        id: j.nodeId, name: j.job.name, engine: j.job.engine, enabled: j.job.enabled !== false, profile: j.job.profile ?? null,
         running: runningOf(j.nodeId), last: s?.last ?? null, lastSuccess: s?.lastSuccess ?? null, counts: s?.counts ?? {},
         nextRun: e.nextRuns.get(j.nodeId) ?? null,
       };
@@ -44,7 +44,9 @@ function routes(RED: AdminRED, app: Express, { read, write }: Guards): void {
     for (const [key, name] of adhoc) {
       const running = e.runningFor(key);
       const s = e.history.summary(key);
-      jobs.push({ id: key, name, engine: (running?.job.engine ?? s?.engine ?? "rsync") as "rsync" | "restic", enabled: true, running: runningOf(key), last: s?.last ?? null, lastSuccess: s?.lastSuccess ?? null, counts: s?.counts ?? {}, nextRun: null });
+      // A profile's repository and restore runs (lib/operations) name their profile in their key.
+      const profile = /^(?:repository|restore):(.+)$/.exec(key)?.[1] ?? null;
+      jobs.push({ id: key, name, profile, engine: (running?.job.engine ?? s?.engine ?? "rsync") as "rsync" | "restic", enabled: true, running: runningOf(key), last: s?.last ?? null, lastSuccess: s?.lastSuccess ?? null, counts: s?.counts ?? {}, nextRun: null });
     }
     res.json(jobs);
   }));

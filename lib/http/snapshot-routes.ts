@@ -16,9 +16,11 @@ import type { Express, Request, Response, RequestHandler } from "express";
 import { Engine } from "../runs/engine";
 import { highballHome, type HighballSettings } from "../home";
 import { resolveProfile, type EffectiveProfile } from "../profile";
-import { SnapshotBrowser, SnapshotError, SnapshotIndexes, restoreBounds, type DownloadStream, type RestoreBounds, type RestoreSettings } from "../snapshots";
+import { SnapshotBrowser, SnapshotError, SnapshotIndexes, type DownloadStream } from "../snapshots";
 import { indexAfterBackups } from "../snapshots/index-after";
-import { initRepository, unlockRepository, repositoryStats } from "../profile/repository";
+import { profileRestoreBounds } from "../snapshots/roots";
+import { repositoryStats } from "../profile/repository";
+import { initAsRun, unlockAsRun, restoreAsRun } from "../operations/actions";
 import { fail, int, mountOnce, type AdminRED, type Guards } from "./shared";
 
 let shared: SnapshotBrowser | null = null;
@@ -43,15 +45,6 @@ function profileOf(e: Engine, id: string): EffectiveProfile {
  * Where a restore from profile `p` may write: the settings' restoreRoots, else the restore
  * folder and what the profile's deployed jobs (and the profile's own backup command) back up.
  */
-function boundsOf(e: Engine, settings: unknown, p: EffectiveProfile): RestoreBounds {
-  const sources: string[] = [];
-  for (const j of e.jobs.values()) {
-    if (j.job.engine !== "restic" || !j.job.profile || e.profileName(j.job.profile) !== p.name) continue;
-    for (const entry of j.job.source?.paths ?? []) sources.push(entry.path);
-  }
-  if (p.options.command?.[0] === "backup") sources.push(...(p.options.args ?? []).filter((a) => a.startsWith("/")));
-  return restoreBounds(settings as RestoreSettings, e.home, sources);
-}
 
 function flag(v: unknown): boolean {
   return v === "1" || v === "true" || v === "yes";
@@ -206,12 +199,13 @@ function routes(RED: AdminRED, app: Express, { read, write }: Guards): void {
     }));
   }));
 
+  // init and unlock are runs of the profile's repository job (lib/operations), in its history.
   app.post("/highball/profiles/:id/init", write, handle(async (req, res) => {
-    res.json(await initRepository(profile(req)));
+    res.json(await initAsRun(engine(), profile(req)));
   }));
 
   app.post("/highball/profiles/:id/unlock", write, handle(async (req, res) => {
-    res.json(await unlockRepository(profile(req)));
+    res.json(await unlockAsRun(engine(), profile(req)));
   }));
 
   app.get("/highball/profiles/:id/stats", read, handle(async (req, res) => {
@@ -221,7 +215,9 @@ function routes(RED: AdminRED, app: Express, { read, write }: Guards): void {
   app.post("/highball/profiles/:id/restore", write, handle(async (req, res) => {
     const p = profile(req);
     const body = req.body && typeof req.body === "object" && !Array.isArray(req.body) ? req.body as Record<string, unknown> : {};
-    const bounds = boundsOf(engine(), RED.settings, p);
-    res.json(await browser.restore(p, { snapshot: body.snapshot, paths: body.paths, target: body.target, dryRun: body.dryRun, overwrite: body.overwrite, bounds }));
+    const bounds = profileRestoreBounds(engine(), RED.settings, p);
+    const asked = { snapshot: body.snapshot, paths: body.paths, target: body.target, dryRun: body.dryRun, overwrite: body.overwrite, bounds };
+    // A real restore is a run (history, log, progress): the browser checks it first, as a dry run.
+    res.json(asked.dryRun === true ? await browser.restore(p, asked) : await restoreAsRun(engine(), browser, p, asked));
   }));
 }

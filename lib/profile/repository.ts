@@ -71,7 +71,8 @@ export async function initRepository(profile: EffectiveProfile): Promise<{ repos
   throw failed(r, p.name, "create the repository");
 }
 
-async function lockCount(p: EffectiveProfile): Promise<number> {
+/** How many locks the repository holds (restic list locks). */
+export async function lockCount(p: EffectiveProfile): Promise<number> {
   const r = await restic(p, "list", ["locks", "--no-lock"]);
   if (r.code !== 0) throw failed(r, p.name, "list the repository's locks");
   return r.stdout.split("\n").filter((l) => /^[0-9a-f]{64}$/.test(l.trim())).length;

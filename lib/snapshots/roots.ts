@@ -9,6 +9,8 @@
 import { realpathSync, lstatSync } from "node:fs";
 import { dirname, join, resolve, isAbsolute } from "node:path";
 import { SnapshotError, within } from "./validate";
+import type { Engine } from "../runs/engine";
+import type { EffectiveProfile } from "../profile/resolve";
 
 export interface RestoreSettings {
   highball?: { restoreRoots?: unknown; restoreFolder?: unknown };
@@ -74,4 +76,15 @@ export function checkExisting(bounds: RestoreBounds, dest: string): void {
   if (st.isSymbolicLink() && !inside(bounds, dest)) {
     throw new SnapshotError(403, `${dest} is a symbolic link that leads outside the folders a restore may write to; ${HOW}`);
   }
+}
+
+/** A profile's restore bounds: the settings' roots, or the sources of the restic jobs that back up into it. */
+export function profileRestoreBounds(e: Pick<Engine, "jobs" | "profileName" | "home">, settings: unknown, p: EffectiveProfile): RestoreBounds {
+  const sources: string[] = [];
+  for (const j of e.jobs.values()) {
+    if (j.job.engine !== "restic" || !j.job.profile || e.profileName(j.job.profile) !== p.name) continue;
+    for (const entry of j.job.source?.paths ?? []) sources.push(entry.path);
+  }
+  if (p.options.command?.[0] === "backup") sources.push(...(p.options.args ?? []).filter((a) => a.startsWith("/")));
+  return restoreBounds(settings as RestoreSettings, e.home, sources);
 }
