@@ -4,6 +4,7 @@
  * ({repository, created}, {removed}, the restore summary) and add the run's id.
  */
 import type { Engine } from "../runs/engine";
+import type { RunRecord } from "../runs/types";
 import type { EffectiveProfile } from "../profile/resolve";
 import { withPassword } from "../profile/restic";
 import { lockCount } from "../profile/repository";
@@ -16,9 +17,15 @@ function shown(p: EffectiveProfile): string {
   return repo.replace(/^(rest:[a-z]+:\/\/[^:/@]*):[^@/]*@/i, "$1@");
 }
 
+/** A run that could not start (no password, no repository): the profile is at fault, a 409 with its sentence. */
+function refusedBeforeStart(record: RunRecord): void {
+  if (!record.ok && record.exitCode === null && record.status === "failed") throw new SnapshotError(409, record.error ?? "restic could not be started");
+}
+
 export async function initAsRun(engine: Engine, p: EffectiveProfile): Promise<{ repository: string; created: true; runId: string }> {
   const record = await (await startRepositoryRun(engine, p, "init")).result;
   if (record.ok) return { repository: shown(p), created: true, runId: record.runId };
+  refusedBeforeStart(record);
   if (/config file already exists|already initialized|already exists/i.test(record.error ?? "")) {
     throw new SnapshotError(409, `the repository of profile "${p.name}" already exists; it was left as it is`);
   }
@@ -34,6 +41,7 @@ export async function unlockAsRun(engine: Engine, p: EffectiveProfile): Promise<
   }
   const before = await lockCount(eff).catch(() => null);
   const record = await (await startRepositoryRun(engine, p, "unlock")).result;
+  refusedBeforeStart(record);
   if (!record.ok) throw new SnapshotError(502, record.error ?? "restic unlock failed");
   const after = before === null ? null : await lockCount(eff).catch(() => null);
   return { removed: before !== null && after !== null ? Math.max(0, before - after) : 0, runId: record.runId };
@@ -50,6 +58,7 @@ export async function restoreAsRun(engine: Engine, browser: SnapshotBrowser, p: 
   const target = plan.target === "original" ? "/" : plan.target;
   const includes = plan.paths.includes("/") ? [] : plan.paths.map((x) => `--include=${literalPattern(x)}`);
   const record = await (await startRestoreRun(engine, p, plan.snapshot, target, includes)).result;
+  refusedBeforeStart(record);
   if (!record.ok) throw new SnapshotError(502, record.error ?? "restic restore failed");
   return { ...plan, dryRun: false, restored: true, durationMs: Date.now() - started, runId: record.runId, status: record.status };
 }

@@ -39,7 +39,11 @@ describe(`repository routes: init, unlock, stats (Node-RED ${helper.major})`, fu
     const before = await helper.request().get("/highball/profiles/cfg-fresh/snapshots").expect(502);
     assert.equal(before.body.reason, "noRepository");
     const r = await helper.request().post("/highball/profiles/cfg-fresh/init").expect(200);
-    assert.deepEqual(r.body, { repository: repoPath, created: true });
+    // The init is a run of the profile's repository job (lib/operations): its id comes back and it is in history.
+    assert.deepEqual({ ...r.body, runId: undefined }, { repository: repoPath, created: true, runId: undefined });
+    const runs = (await helper.request().get("/highball/jobs/repository:fresh/runs").expect(200)).body;
+    assert.equal(runs[0].runId, r.body.runId);
+    assert.equal(runs[0].command, "init");
     assert.ok(fs.existsSync(path.join(repoPath, "config")));
     const config = fs.readFileSync(path.join(repoPath, "config"));
     const again = await helper.request().post("/highball/profiles/fresh/init").expect(409);
@@ -76,9 +80,10 @@ describe(`repository routes: init, unlock, stats (Node-RED ${helper.major})`, fu
     await exited;
     assert.equal(fs.readdirSync(locks).length, 1);
     const r = await helper.request().post("/highball/profiles/cfg-x/unlock").expect(200);
-    assert.deepEqual(r.body, { removed: 1 });
+    assert.equal(r.body.removed, 1);
+    assert.match(r.body.runId, /^\d{8}T\d{6}-[0-9a-f]{6}$/);
     assert.equal(fs.readdirSync(locks).length, 0);
-    assert.deepEqual((await helper.request().post("/highball/profiles/cfg-x/unlock").expect(200)).body, { removed: 0 });
+    assert.equal((await helper.request().post("/highball/profiles/cfg-x/unlock").expect(200)).body.removed, 0);
   });
 
   it("stats: the repository's size, its snapshot count, and each snapshot's files and size as restic reports them", async function () {
