@@ -218,6 +218,7 @@ function routes(RED: AdminRED, app: Express, { read, write }: Guards): void {
     const bounds = profileRestoreBounds(engine(), RED.settings, p);
     const asked = { snapshot: body.snapshot, paths: body.paths, target: body.target, dryRun: body.dryRun, overwrite: body.overwrite, bounds };
     // A real restore is a run (history, log, progress): the browser checks it first, as a dry run.
-    res.json(asked.dryRun === true ? await browser.restore(p, asked) : await restoreAsRun(engine(), browser, p, asked));
+    const real = asked.dryRun === undefined || asked.dryRun === false;
+    res.json(real ? await restoreAsRun(engine(), browser, p, asked) : await browser.restore(p, asked));
   }));
 }
