@@ -1,9 +1,9 @@
 /**
  * A profile's repository as a whole: create it (`restic init`), remove its stale locks
  * (`restic unlock`) and say how big it is (`restic stats`, `restic snapshots`). restic runs
- * through the run machinery's process starter (lib/runs/process), like every run's tool.
+ * through lib/runs' runner for helper commands (its own process group, bounded output, a timeout).
  */
-import { spawnPlan } from "../runs/process";
+import { runCommand } from "../runs/command";
 import { profileToRestic, withPassword } from "./restic";
 import type { EffectiveProfile } from "./resolve";
 import { SnapshotError } from "../snapshots/validate";
@@ -26,19 +26,7 @@ async function restic(p: EffectiveProfile, command: string, args: string[], time
     // A profile that cannot make a restic command (no repository, a bad option): its sentence.
     throw new SnapshotError(409, (err as Error).message);
   }
-  let stdout = "";
-  let stderr = "";
-  const proc = spawnPlan(plan, (stream, line, transient) => {
-    if (transient) return;
-    if (stream === "stdout") { if (stdout.length < STDOUT_KEEP) stdout += `${line}\n`; }
-    else stderr = `${stderr}${line}\n`.slice(-STDERR_KEEP);
-  });
-  let timedOut = false;
-  const timer = setTimeout(() => { timedOut = true; proc.kill("SIGTERM"); }, timeoutMs);
-  timer.unref();
-  const end = await proc.done;
-  clearTimeout(timer);
-  return { ...end, timedOut, stdout, stderr };
+  return runCommand({ command: plan.command, args: plan.args, env: plan.env, timeoutMs }, { maxStdout: STDOUT_KEEP, maxStderr: STDERR_KEEP });
 }
 
 /** The profile, its password read; a missing or unreadable password is a 409 with its sentence. */
