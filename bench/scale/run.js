@@ -17,6 +17,7 @@ const fs = require("node:fs");
 const os = require("node:os");
 const path = require("node:path");
 const crypto = require("node:crypto");
+const http = require("node:http");
 const { performance } = require("node:perf_hooks");
 
 const ROOT = path.resolve(__dirname, "..", "..");
@@ -34,6 +35,7 @@ const JOBS = Number(arg("jobs", QUICK ? 20 : 200));
 const RUNS = Number(arg("runs", QUICK ? 50 : 500));
 const REQUESTS = Number(arg("requests", QUICK ? 20 : 100));
 const MB = 1024 * 1024;
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -98,25 +100,39 @@ async function ready(red) {
   for (let i = 0; i < 3; i++) await red.get("highball/jobs"); // warm-up
 }
 
-async function one(red) {
-  const t0 = performance.now();
-  const r = await red.get("highball/jobs");
-  if (r.status !== 200) throw new Error(`GET highball/jobs: ${r.status}`);
-  return { ms: performance.now() - t0, body: r.json };
+/** One GET highball/jobs, timed until its last byte; the bench's own JSON parse is not timed. */
+function one(red) {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    http.get(`${red.url}highball/jobs`, { agent, headers: { Accept: "application/json" } }, (res) => {
+      const chunks = [];
+      res.on("data", (c) => chunks.push(c));
+      res.on("end", () => {
+        const ms = performance.now() - t0;
+        if (res.statusCode !== 200) return reject(new Error(`GET highball/jobs: ${res.statusCode}`));
+        const buf = Buffer.concat(chunks);
+        resolve({ ms, bytes: buf.length, body: () => JSON.parse(buf.toString("utf8")) });
+      });
+    }).once("error", reject);
+  });
 }
 
 /** Requests to both runtimes in alternating pairs, so the machine's drift hits both alike. */
 async function measure(a, b) {
   const ta = [], tb = [];
   const cpu0 = [cpuMs(a.pid), cpuMs(b.pid)];
-  let body = null;
+  let last = null, bytesB = 0;
   for (let i = 0; i < REQUESTS; i++) {
-    if (i % 2) { const x = await one(a); ta.push(x.ms); body = x.body; tb.push((await one(b)).ms); } else { tb.push((await one(b)).ms); const x = await one(a); ta.push(x.ms); body = x.body; }
+    const run = async (first) => {
+      if (first === a) { last = await one(a); ta.push(last.ms); const y = await one(b); tb.push(y.ms); bytesB = y.bytes; } else { const y = await one(b); tb.push(y.ms); bytesB = y.bytes; last = await one(a); ta.push(last.ms); }
+    };
+    await run(i % 2 ? a : b);
   }
+  const body = last.body();
   const cpu = [(cpuMs(a.pid) - cpu0[0]) / REQUESTS, (cpuMs(b.pid) - cpu0[1]) / REQUESTS];
   await new Promise((r) => setTimeout(r, 1000));
   const stat = (t, c, red) => ({ ms: median(t), max: Math.max(...t), cpu: c, rss: rssMB(red.pid) });
-  return { with_: { ...stat(ta, cpu[0], a), body }, without: stat(tb, cpu[1], b), ratio: median(ta.map((x, i) => x / tb[i])) };
+  return { with_: { ...stat(ta, cpu[0], a), body, bytes: last.bytes }, without: { ...stat(tb, cpu[1], b), bytes: bytesB }, ratio: median(ta.map((x, i) => x / tb[i])) };
 }
 
 async function main() {
@@ -155,6 +171,7 @@ async function main() {
     const rows = [
       ["GET highball/jobs, median: with / without history", `${with_.ms.toFixed(1)} / ${without.ms.toFixed(1)} ms = ${(with_.ms / without.ms).toFixed(3)} (paired: ${ratio.toFixed(3)})`, "≤ 1.2", ratio <= 1.2],
       ["  Node-RED CPU per request: with / without", `${with_.cpu.toFixed(1)} / ${without.cpu.toFixed(1)} ms`, "reported", true],
+      ["  answer size: with / without (each job's last result, last success, counts)", `${(with_.bytes / 1024).toFixed(0)} / ${(without.bytes / 1024).toFixed(0)} KiB`, "reported", true],
       ["  slowest request: with / without", `${with_.max.toFixed(1)} / ${without.max.toFixed(1)} ms`, "reported", true],
       ["Node-RED RSS after the requests: with / without history", `${with_.rss.toFixed(0)} / ${without.rss.toFixed(0)} MB = ${(with_.rss / without.rss).toFixed(3)}`, "≤ 1.2", with_.rss / without.rss <= 1.2],
       ["start until every job is listed: with / without history", `${(startWith / 1000).toFixed(1)} / ${(startWithout / 1000).toFixed(1)} s`, "reported", true],

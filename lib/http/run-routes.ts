@@ -27,14 +27,12 @@ function routes(RED: AdminRED, app: Express, { read, write }: Guards): void {
       const r = e.runningFor(key);
       return r ? { runId: r.runId, startedAt: r.startedAt, progress: r.progress } : null;
     };
-    const jobs = [...e.jobs.values()].map((j) => {
-      const s = e.history.summary(j.nodeId);
-      return {
-        id: j.nodeId, name: j.job.name, engine: j.job.engine, enabled: j.job.enabled !== false, profile: j.job.profile ?? null,
-        running: runningOf(j.nodeId), last: s?.last ?? null, lastSuccess: s?.lastSuccess ?? null, counts: s?.counts ?? {},
-        nextRun: e.nextRuns.get(j.nodeId) ?? null,
-      };
-    });
+    // Each job: its live part serialised now, its history's part as the summary serialised it.
+    const item = (live: Record<string, unknown>, key: string) => `${JSON.stringify(live).slice(0, -1)},${e.history.summaries.fragment(key)}}`;
+    const jobs = [...e.jobs.values()].map((j) => item({
+      id: j.nodeId, name: j.job.name, engine: j.job.engine, enabled: j.job.enabled !== false, profile: j.job.profile ?? null,
+      running: runningOf(j.nodeId), nextRun: e.nextRuns.get(j.nodeId) ?? null,
+    }, j.nodeId));
     // Jobs that no backup-job node owns (msg.job straight from http in) are listed under their
     // name, from their history or their running run; deleted jobs stay out (they are restorable).
     const deleted = await e.history.deletedTest();
@@ -46,9 +44,9 @@ function routes(RED: AdminRED, app: Express, { read, write }: Guards): void {
       const s = e.history.summary(key);
       // A profile's repository and restore runs (lib/operations) name their profile in their key.
       const profile = /^(?:repository|restore):(.+)$/.exec(key)?.[1] ?? null;
-      jobs.push({ id: key, name, profile, engine: (running?.job.engine ?? s?.engine ?? "rsync") as "rsync" | "restic", enabled: true, running: runningOf(key), last: s?.last ?? null, lastSuccess: s?.lastSuccess ?? null, counts: s?.counts ?? {}, nextRun: null });
+      jobs.push(item({ id: key, name, profile, engine: running?.job.engine ?? s?.engine ?? "rsync", enabled: true, running: runningOf(key), nextRun: null }, key));
     }
-    res.json(jobs);
+    res.type("application/json").send(`[${jobs.join(",")}]`);
   }));
 
   // State files that did not parse and were moved aside (the Backups tab shows them), named

@@ -91,6 +91,23 @@ export class Summaries {
     return this.map.get(key);
   }
 
+  private readonly fragments = new WeakMap<JobSummary, string>();
+
+  /**
+   * `"last":…,"lastSuccess":…,"counts":…` of `key` as JSON, made once per summary: the job list
+   * is polled, and re-serialising every job's last record on each poll was most of its cost.
+   */
+  fragment(key: string): string {
+    const s = this.map.get(key);
+    if (!s) return `"last":null,"lastSuccess":null,"counts":{}`;
+    let f = this.fragments.get(s);
+    if (f === undefined) {
+      f = `"last":${JSON.stringify(s.last)},"lastSuccess":${JSON.stringify(s.lastSuccess)},"counts":${JSON.stringify(s.counts)}`;
+      this.fragments.set(s, f);
+    }
+    return f;
+  }
+
   all(): JobSummary[] {
     return [...this.map.values()];
   }
