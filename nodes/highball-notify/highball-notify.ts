@@ -4,7 +4,8 @@
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from "node-red";
 import { Notifier, type NotifyConfig } from "../../lib/notify";
 import { notifyConfig, notifyLook, forgetTarget, submitError, type NotifySettings, type NotifyCredentials } from "../../lib/notify/settings";
-import { MqttChannel, mqttEnabled, type MqttDef } from "../../lib/mqtt/channel";
+import type { MqttDef } from "../../lib/mqtt/channel";
+import { mqttOf } from "./mqtt";
 import { mountNotifyRoutes } from "../../lib/http/notify-routes";
 import { engineOf } from "../shared/runtime";
 import { digestFile, knownJobsOf } from "../../lib/notify/digest";
@@ -17,37 +18,6 @@ const TYPE = "highball-notify";
 
 /** Deployed nodes' settings, for the test route: the route needs them, not the node object. */
 const deployed = new Map<string, NotifyConfig>();
-
-/** The MQTT channel of one notify node, wired to Node-RED's events and the node's context. */
-function mqttOf(RED: NodeAPI, node: Node, def: MqttDef): { channel: MqttChannel; close(): void } | null {
-  if (!mqttEnabled(def)) return null;
-  const context = node.context();
-  let remembered: unknown;
-  try {
-    remembered = context.get("mqtt");
-  } catch {
-    /* an unreadable context only means the jobs are learnt afresh */
-  }
-  const channel = new MqttChannel(def, remembered, engineOf(RED), {
-    send: (list) => node.send([null, list.map((m) => ({ topic: m.topic, payload: m.payload, retain: m.retain, qos: m.qos }))] as unknown as NodeMessageInFlow[]),
-    remember: (state) => { try { context.set("mqtt", state); } catch { /* see above */ } },
-  });
-  const started = () => channel.flowsStarted();
-  const status = (e: { id?: string; status?: { fill?: string } }) => {
-    const wires = (node as unknown as { wires?: string[][] }).wires ?? [];
-    if (e?.id && (wires[1] ?? []).includes(e.id)) channel.outputStatus(e.id, e.status?.fill);
-  };
-  RED.events.on("flows:started", started);
-  RED.events.on("node-status", status);
-  return {
-    channel,
-    close() {
-      channel.close();
-      RED.events.removeListener("flows:started", started);
-      RED.events.removeListener("node-status", status);
-    },
-  };
-}
 
 export = function (RED: NodeAPI) {
   function NotifyNode(this: Node<NotifyCredentials>, def: NotifyDef) {
