@@ -4,7 +4,7 @@
  * outputs it sends on, the status it shows. Knows no Node-RED: the node hands in how to send,
  * log and show.
  */
-import { validateJob, jobKey } from "../job/validate";
+import { validateJob, jobProblems, jobKey } from "../job/validate";
 import type { Job } from "../job/schema";
 import { Gate, gaveUpText, waitText, type WaitInfo } from "./gate";
 import { jobResources, parseTags, type Granularity } from "./resources";
@@ -119,7 +119,15 @@ export class Door {
     if (m.job === undefined || m.job === null) {
       throw new Error("no job to gate: msg.job is missing; wire the conflict gate after a backup-job node, or send a job descriptor in msg.job");
     }
-    // The profile may still come from the restic node after the gate (SPEC "Profiles, chosen once").
+    // An invalid job will not run and holds nothing: it goes straight on, so the run node after
+    // the gate refuses it and records the failure as a run (SPEC "Every failure is a run").
+    // The profile may still come from that restic node (SPEC "Profiles, chosen once").
+    if (jobProblems(m.job, { needsProfile: false }).length) {
+      m.gate = { waitedMs: 0, queuedBehind: [], resources: [] };
+      send([m, null, null]);
+      done();
+      return;
+    }
     const job = validateJob(m.job, { needsProfile: false });
     if (job.enabled === false) {
       // A disabled job will not run, so it holds nothing: the run node skips it.

@@ -51,7 +51,8 @@ export = function (RED: NodeAPI) {
     engine.on("end", onEnd);
 
     node.on("input", (msg, send, done) => {
-      if (invalid) { done(new Error(invalid)); return; }
+      // An invalid job goes on too: the run node refuses it and records the failure as a run
+      // (history, result, Catch, notify), SPEC "Every failure is a run".
       const m = msg as NodeMessageInFlow & { job?: Job; action?: string };
       if (job.enabled === false && m.action !== "cancel") {
         node.status({ fill: "grey", shape: "ring", text: "disabled: skipped" });

@@ -280,22 +280,26 @@ describe(`conflict gate node (Node-RED ${helper.major})`, function () {
       [["u2", ["u1 on tag:usb-disk"]]]);
   });
 
-  it("refuses a message without msg.job, an invalid job and an unknown action, with clear errors", async function () {
+  it("refuses a message without msg.job and an unknown action with clear errors; an invalid job goes straight on, holding nothing", async function () {
     await helper.load(nodes, bareGate());
     const gate = helper.getNode("gate");
     const caught = collect(helper, "caught");
+    const out = collect(helper, "out");
     gate.receive({ payload: "go" });
-    gate.receive({ job: { name: "bad", engine: "rsync", source: { paths: [{ path: "relative" }] }, destination: { type: "local", path: "/x" } } });
+    const bad = { name: "bad", engine: "rsync", source: { paths: [{ path: "relative" }] }, destination: { type: "local", path: "/x" } };
+    gate.receive({ job: bad });
     gate.receive({ action: "explode" });
     gate.receive({ action: "release" });
     gate.receive({ job: { name: "r", engine: "restic", profile: "p" }, repository: 42 });
-    await waitFor(() => caught.length === 5, { what: "five errors" });
+    await waitFor(() => caught.length === 4 && out.length === 1, { what: "four errors and the invalid job passed on" });
     const errors = caught.map((c) => c.error.message);
     assert.match(errors[0], /no job to gate: msg\.job is missing/);
-    assert.match(errors[1], /must be an absolute path/);
-    assert.match(errors[2], /unknown action "explode"/);
-    assert.match(errors[3], /release needs the job/);
-    assert.match(errors[4], /msg\.repository must be the restic repository/);
+    assert.match(errors[1], /unknown action "explode"/);
+    assert.match(errors[2], /release needs the job/);
+    assert.match(errors[3], /msg\.repository must be the restic repository/);
+    // The run node after the gate refuses it and records the failure as a run (test/nodes/failed-start.test.js).
+    assert.deepEqual(out[0].job, bad);
+    assert.deepEqual(out[0].gate, { waitedMs: 0, queuedBehind: [], resources: [] });
   });
 
   it("a repeated trigger of a waiting job is merged; cancel drops a waiting job and passes on", async function () {

@@ -354,7 +354,7 @@ describe(`rsync jobs (Node-RED ${helper.major})`, function () {
     }
   });
 
-  it("an invalid job is a node error seen by catch, a red status, and nothing runs", async function () {
+  it("an invalid job is a node error seen by catch, a red status, a failed run recorded, and nothing runs", async function () {
     const dst = tmpDir("dst");
     for (const [job, why] of [
       [{ source: { type: "local", paths: [{ path: "relative/path" }] }, destination: { type: "local", path: dst } }, /absolute path/],
@@ -370,7 +370,12 @@ describe(`rsync jobs (Node-RED ${helper.major})`, function () {
       const c = await caught;
       assert.match(c.error.message, why);
       assert.ok(helper.getNode("j1").status.calledWithMatch({ fill: "red" }));
-      assert.equal(results.length, 0);
+      // Every failure is a run: the invalid job's failure is its result and its history.
+      await waitFor(() => results.length === 1, { what: "the failed result" });
+      assert.equal(results[0].payload.status, "failed");
+      assert.equal(results[0].payload.exitCode, null);
+      assert.equal(results[0].payload.jobId, "j1");
+      assert.match(results[0].payload.error, why);
       assert.deepEqual(fs.readdirSync(dst), []);
       await helper.unload();
     }
