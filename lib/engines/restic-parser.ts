@@ -1,7 +1,13 @@
 /**
  * restic's output, line by line: JSON status and summary lines (backup --json), JSON results
  * of snapshots/stats/forget, JSON errors on stderr, and restic's plain-text fatal messages,
- * read the same for 0.14 to 0.18 (field differences are noted where they matter).
+ * read the same for 0.14 to 0.19, so one job gives the same status and sentences on each:
+ * - exit codes: 0.14 says 1 for most failures; 0.17 adds 10 (no repository) and 11 (locked),
+ *   0.17.1 12 (wrong password); 0.19 says 3, not 0, when a source path does not exist;
+ * - errors: 0.18+ sends fatal errors as {"message_type":"exit_error"} JSON on stderr with --json,
+ *   and per-file errors as {"error":{"message"}} where 0.14-0.17 marshal Go's error value;
+ * - backup summaries: 0.16+ give the full snapshot id, 0.18+ add data_added_packed,
+ *   backup_start and backup_end (kept as they are in details.summary).
  */
 import { type OutputParser, type Outcome, type Progress, type RunStats, emptyStats } from "./types";
 import { parseLockInfo, type LockInfo } from "./restic-lock";
@@ -24,6 +30,8 @@ export interface ResticFileError { item: string; message: string; during: string
 export interface ResticParserOptions {
   /** The repository as shown to people (no secrets), for "no repository at ..." sentences. */
   repository?: string;
+  /** The restic release that runs ("0.19.1"), kept in details.restic.version. */
+  version?: string;
 }
 
 type Json = Record<string, unknown>;
@@ -41,13 +49,24 @@ function num(v: unknown): number | null {
   return typeof v === "number" && Number.isFinite(v) ? v : null;
 }
 
+/**
+ * The words of a per-file error without the file's own path: 0.18+ say "open /data/x:
+ * permission denied" or "failed to save /data/x: read /data/x: input/output error" where
+ * 0.14 gave {"Op":"open","Err":13}; both read "open: permission denied" here.
+ */
+function withoutItem(text: string, item: string): string {
+  if (!item) return text;
+  return text.split(` ${item}:`).join(":").replace(/^failed to save: /, "");
+}
+
 /** 0.14-0.17 marshal Go's error value ({"Op","Path","Err"} or {}); 0.18 sends {"message"}; check sends "message". */
 function errorText(m: Json): string {
   const e = m.error;
-  if (typeof e === "string") return e;
+  const item = typeof m.item === "string" ? m.item : "";
+  if (typeof e === "string") return withoutItem(e, item);
   if (e && typeof e === "object") {
     const o = e as Json;
-    if (typeof o.message === "string") return o.message;
+    if (typeof o.message === "string") return withoutItem(o.message, item);
     const op = typeof o.Op === "string" ? o.Op : null;
     const errno = typeof o.Err === "number" ? (ERRNO[o.Err] ?? `error ${o.Err}`) : typeof o.Err === "string" ? o.Err : null;
     if (op || errno) return [op, errno].filter(Boolean).join(": ");
@@ -212,7 +231,7 @@ export class ResticParser implements OutputParser {
   }
 
   private details(exitCode: number | null, lock: LockInfo | null): Record<string, unknown> {
-    const d: Record<string, unknown> = { restic: { command: this.command, exitCode } };
+    const d: Record<string, unknown> = { restic: { command: this.command, exitCode, ...(this.opts.version ? { version: this.opts.version } : {}) } };
     if (this.summary) d.summary = this.summary;
     if (this.errorCount) { d.errors = this.fileErrors; d.errorCount = this.errorCount; }
     if (this.skipped.length) d.skipped = this.skipped;
@@ -268,26 +287,37 @@ export class ResticParser implements OutputParser {
     if (exitCode === 12 || (exitCode !== 0 && /wrong password or no key found/.test(text))) {
       return failed("wrong repository password: no key in the repository opens with it");
     }
+    if (exitCode !== 0) {
+      const reach = reachFailure(text, this.opts.repository);
+      if (reach) return failed(reach);
+    }
     if (exitCode === 10 || (exitCode !== 0 && /unable to open config file|Is there a repository at the following location\?|repository does not exist/.test(text))) {
       return failed(`no restic repository at ${this.repositoryLocation()} (initialize it with "restic init" or check the repository setting)`);
     }
     if (exitCode !== 0) {
       const pw = /Resolving password failed: (.*)/.exec(text);
       if (pw) return failed(`the repository password could not be read: ${pw[1]!.replace(/^Fatal: /, "")}`);
+      if (this.command === "init" && /config file already exists/.test(text)) {
+        return failed(`a restic repository already exists at ${this.opts.repository ?? "the configured location"}; it was left as it is`);
+      }
     }
 
+    const missing = this.skipped.length ? `the source path ${this.skipped.join(", ")} does not exist` : null;
+    const saved = stats.snapshotId ? `snapshot ${stats.snapshotId.slice(0, 8)} was saved without ${missing && !this.errorCount ? "it" : "them"}` : null;
     if (exitCode === 3 && this.command === "backup") {
+      // 0.19 also exits 3 when a source path is missing, where 0.14-0.18 exit 0 (below).
+      if (!this.errorCount && missing) return { status: "warning", error: `${missing}; ${saved ?? "no snapshot was saved"}`, stats, details };
       const n = this.errorCount;
       const first = this.fileErrors[0];
       const example = first ? `, e.g. ${first.item}: ${first.message}` : "";
-      const saved = stats.snapshotId ? `; snapshot ${stats.snapshotId} was saved without them` : "";
-      return { status: "warning", error: `some source files could not be read (${n || "some"} error${n === 1 ? "" : "s"}${example})${saved}`, stats, details };
+      const also = missing ? `; ${missing}` : "";
+      return { status: "warning", error: `some source files could not be read (${n || "some"} error${n === 1 ? "" : "s"}${example})${also}${saved ? `; ${saved}` : ""}`, stats, details };
     }
 
     if (exitCode === 0) {
       if (NEEDS_SUMMARY.has(this.command) && !this.summary) return failed("restic ended without a summary");
-      if (this.command === "backup" && this.skipped.length) {
-        return { status: "warning", error: `the source path ${this.skipped.join(", ")} does not exist; the snapshot was saved without it`, stats, details };
+      if (this.command === "backup" && missing) {
+        return { status: "warning", error: `${missing}; ${saved ?? "the snapshot was saved without it"}`, stats, details };
       }
       return { status: "success", error: null, stats, details };
     }
@@ -296,6 +326,26 @@ export class ResticParser implements OutputParser {
     if (exitCode === 2) return failed(`restic crashed (Go runtime error)${why ? `: ${why}` : ""}`);
     return failed(why ? `restic ${this.command} failed: ${why}` : `restic ${this.command} failed with exit code ${exitCode}`);
   }
+}
+
+/**
+ * A repository restic could not reach or was refused by, as a sentence (null: not that). Every
+ * version says these in its own words; restic masks a URL's password as "***" itself.
+ */
+export function reachFailure(text: string, repository: string | undefined): string | null {
+  const where = repository ?? "the repository";
+  if (/x509:|certificate signed by unknown authority|certificate is not valid|tls: failed to verify/i.test(text)) {
+    return `the server of ${where} presented a certificate that is not trusted; give its CA certificate in the profile's cacert option (restic --cacert)`;
+  }
+  if (/\b401 Unauthorized\b|unexpected HTTP response \(401\)/.test(text)) {
+    return `the server of ${where} refused the user name or password (401 Unauthorized); check the REST server's user and password`;
+  }
+  if (/\b403 Forbidden\b|unexpected HTTP response \(403\)/.test(text)) return `the server of ${where} refused access (403 Forbidden)`;
+  const net = /(connection refused|no such host|i\/o timeout|network is unreachable|no route to host|connection reset by peer)/i.exec(text);
+  if (net && /dial tcp|Head "|Get "|Post "|lookup |client\.|rest|https?:/i.test(text)) {
+    return `the server of ${where} cannot be reached (${net[1]!.toLowerCase()})`;
+  }
+  return null;
 }
 
 function humanAge(ms: number): string {

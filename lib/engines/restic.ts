@@ -134,6 +134,8 @@ export interface ResticPlanOptions {
   knownHostsFile?: string;
   /** A remote backup: the password already read by resolvePassword (a local file or command means nothing there). */
   password?: string;
+  /** restic >= 0.16 waits this long for a lock itself (--retry-lock); ignored before 0.16. */
+  retryLockMs?: number;
 }
 
 /** Commands that print JSON with --json in every supported restic version. */
@@ -184,7 +186,13 @@ function tagArgs(tags: string[] | undefined): string[] {
   return (tags ?? []).filter((t) => t !== "").map((t) => `--tag=${t}`);
 }
 
-/** How a profile's wait-for-lock is honoured: by restic itself (>= 0.16) or by the run machinery. */
+/**
+ * How a profile's wait-for-lock is honoured. The run machinery drives it on every version: the
+ * first attempt never waits, so a lock is reported at once (and a stale one, which every
+ * version up to 0.19 reports like a live one, is removed); then each retry waits its back-off
+ * delay, inside restic (--retry-lock, so restic takes the lock the moment it is free) when
+ * `byRestic`, else by sleeping before it starts restic again.
+ */
 export interface LockPolicy {
   waitMs: number;
   byRestic: boolean;
@@ -217,8 +225,9 @@ export function resticPlan(job: Job, profile: EffectiveProfile, version: ResticV
   const features = resticFeatures(version);
   const args: string[] = [];
   if (JSON_COMMANDS.has(command) && !extra.includes("--json")) args.push("--json");
-  const lock = lockPolicy(profile, version);
-  if (lock.byRestic && !NO_LOCK_WAIT.has(command) && !extra.some((a) => a.startsWith("--retry-lock"))) args.push(`--retry-lock=${goDuration(lock.waitMs)}`);
+  if (opts.retryLockMs && opts.retryLockMs > 0 && features.retryLock && !NO_LOCK_WAIT.has(command) && !extra.some((a) => a.startsWith("--retry-lock"))) {
+    args.push(`--retry-lock=${goDuration(opts.retryLockMs)}`);
+  }
 
   const paths = job.source?.paths ?? [];
   let tail: string[] = [];
@@ -334,5 +343,5 @@ export function resticStep(job: Job, profile: EffectiveProfile, version: ResticV
   const { command } = resticCommand(job, profile, opts);
   const repo = command === "copy" && opts.copyTo ? opts.copyTo.options.repository : profile.options.repository;
   const pw = repositoryUrlPassword(repo);
-  return { command, plan, parser: new ResticParser(command, { repository: pw && repo ? repo.replace(`:${pw}@`, "@") : repo }) };
+  return { command, plan, parser: new ResticParser(command, { repository: pw && repo ? repo.replace(`:${pw}@`, ":***@") : repo, version: version.version }) };
 }

@@ -28,6 +28,8 @@ export interface StartRequest {
   resources?: string[];
   /** Days to keep this run's log when it did not fail (a profile's prune-logs-after). */
   logDays?: number;
+  /** The tool and its release, for the log's first line ("restic 0.19.1"). */
+  tool?: string;
   /**
    * Runs before each step; returning a step replaces it, so an engine can retry a step
    * (restic waiting for a lock) without the run machinery knowing why.
@@ -141,7 +143,7 @@ export class ActiveRun extends EventEmitter {
     const secrets = req.steps.flatMap((s) => s.plan.secrets ?? []);
     const log = new RunLog(join(engine.history.logsDir, this.logFile), secrets);
     this.log = log;
-    log.write(`# run ${this.runId} of job "${req.job.name}" (${req.job.engine} ${req.command}) started ${new Date(this.startedAt).toISOString()}`);
+    log.write(`# run ${this.runId} of job "${req.job.name}" (${req.job.engine} ${req.command}${req.tool ? `, ${req.tool}` : ""}) started ${new Date(this.startedAt).toISOString()}`);
     const timeoutMs = (req.job.timeoutSeconds ?? 0) * 1000;
     const timer = timeoutMs > 0 ? setTimeout(() => { this.timedOut = true; this.stopReason = `the run took longer than its limit of ${req.job.timeoutSeconds} s and was stopped`; this.kill(); }, timeoutMs) : null;
     timer?.unref();

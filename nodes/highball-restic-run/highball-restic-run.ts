@@ -92,10 +92,10 @@ export = function (RED: NodeAPI) {
         const opts = { argv, copyTo, keep, readDataSubset: def.readDataSubset?.trim() || undefined, knownHostsFile: engine.knownHostsFile };
         const first = resticStep(job, eff, version, opts);
         const lock = lockPolicy(eff, version);
-        const fresh = (): Step => { const s = resticStep(job, eff, version, opts); return { plan: s.plan, parser: s.parser }; };
+        const fresh = (retryLockMs?: number): Step => { const s = resticStep(job, eff, version, { ...opts, retryLockMs }); return { plan: s.plan, parser: s.parser }; };
 
         return {
-          job, key: jobKey(job), command: first.command, steps: [{ plan: first.plan, parser: first.parser }],
+          job, key: jobKey(job), command: first.command, steps: [{ plan: first.plan, parser: first.parser }], tool: `restic ${version.version}`,
           resources: jobResources(job, { repository: eff.options.repository }), logDays: eff.options["prune-logs-after"],
           // Locks: a stale lock (old, on this host, its process gone) is removed with `restic
           // unlock`; a live one is waited for with backoff, within the profile's wait-for-lock.
@@ -108,10 +108,12 @@ export = function (RED: NodeAPI) {
               run.note(`removed a stale lock of PID ${held.pid} on ${held.host} (restic unlock: exit ${r.code ?? r.spawnError ?? r.signal})`);
               if (r.code === 0 && attempt <= 3) return fresh();
             }
-            if (lock.byRestic) return null; // restic itself waited (--retry-lock) and gave up
-            const delay = nextLockDelay(attempt, Date.now() - run.startedAt, lock.waitMs);
+            const delay = nextLockDelay(attempt - 1, Date.now() - run.startedAt, lock.waitMs);
             if (delay === null) return null;
-            run.note(`the repository is locked by PID ${held.pid} on ${held.host}; trying again in ${Math.round(delay / 1000)} s`);
+            const s = Math.round(delay / 1000);
+            // restic 0.16+ wait inside the next attempt and take the lock as soon as it is free.
+            run.note(`the repository is locked by PID ${held.pid} on ${held.host}; ${lock.byRestic ? `restic ${version.version} waits up to ${s} s for it (--retry-lock)` : `trying again in ${s} s`}`);
+            if (lock.byRestic) return fresh(delay);
             return (await run.sleep(delay)) ? fresh() : null;
           },
         };

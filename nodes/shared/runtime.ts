@@ -29,8 +29,10 @@ function clock(t: number): string {
 }
 
 /** One status language for every node (README, "Status"). */
-export function resultStatus(r: Pick<RunResult, "status" | "finishedAt">): NodeStatus {
-  return { fill: COLOURS[r.status], shape: "dot", text: `${r.status} ${clock(r.finishedAt)}` };
+export function resultStatus(r: Pick<RunResult, "status" | "finishedAt"> & { details?: Record<string, unknown> }): NodeStatus {
+  // A restic run names the release that ran it: what a user checks first when restic behaves differently.
+  const restic = (r.details?.restic as { version?: unknown } | undefined)?.version;
+  return { fill: COLOURS[r.status], shape: "dot", text: `${r.status} ${clock(r.finishedAt)}${typeof restic === "string" ? ` · restic ${restic}` : ""}` };
 }
 
 export function progressStatus(p: Progress | null): NodeStatus {

@@ -7,6 +7,7 @@ const u = require("../fixtures/util");
 const { initResticRepo } = require("../fixtures/restic");
 const P = require("../../dist/lib/profile");
 const { ResticParser } = require("../../dist/lib/engines/restic-parser");
+const R = require("../../dist/lib/engines/restic");
 
 // ---- a plan runner (argument array, plan env over a RESTIC_-free parent env) ----
 function cleanEnv(extra) {
@@ -351,7 +352,8 @@ describe("profile: each password source opens a real repository", function () {
 
   it("a wrong password and a failing password command are plain sentences", async function () {
     const wrong = await run({}, "not-the-password");
-    assert.equal(wrong.r.code, 1);
+    const v = await R.detectResticVersion("restic");
+    assert.equal(wrong.r.code, R.resticFeatures(v).exitCodeWrongPassword ? 12 : 1, "restic 0.17.1+ exit 12");
     assert.equal(wrong.r.outcome.status, "failed");
     assert.match(wrong.r.outcome.error, /^wrong repository password/);
     const failing = await run({ "password-command": "false" });

@@ -216,7 +216,8 @@ describe("remote: validateSsh against a real sshd", function () {
     assert.deepEqual(r.auth.methods, [`publickey with ${s.clientKey}`]);
     assert.deepEqual(r.path, { path: s.dir, ok: true, checked: true, exists: true, isDirectory: true, readable: true, writable: true });
     const rsyncV = (await u.run("rsync", ["--version"])).stdout.split("\n")[0];
-    const resticV = (await u.run("restic", ["version"])).stdout.split("\n")[0];
+    // The restic that host's login finds (sshd's own PATH), which need not be the one first on ours.
+    const resticV = (await u.run("ssh", [...s.sshArgs, `${s.user}@127.0.0.1`, "restic", "version"])).stdout.split("\n")[0];
     assert.equal(r.tools.rsync.ok, true);
     assert.ok(rsyncV.includes(`version ${r.tools.rsync.version} `), `${rsyncV} vs ${r.tools.rsync.version}`);
     assert.equal(r.tools.restic.ok, true);

@@ -5,7 +5,7 @@ const os = require("node:os");
 const path = require("node:path");
 const { spawn } = require("node:child_process");
 const u = require("../fixtures/util");
-const { initResticRepo, restic } = require("../fixtures/restic");
+const { initResticRepo, restic, resticVersion } = require("../fixtures/restic");
 const { startSshd } = require("../fixtures/sshd");
 const P = require("../../dist/lib/profile");
 const R = require("../../dist/lib/engines/restic");
@@ -53,8 +53,10 @@ function profileFor(repo, options = {}, password) {
 function job(fields = {}) {
   return { name: "photos", engine: "restic", profile: "p", ...fields };
 }
+/** The restic on PATH (the test runner puts each tested version first), detected once. */
+let live;
 async function resticRun(jobDesc, profile, opts) {
-  const step = R.resticStep(jobDesc, profile, V14, opts);
+  const step = R.resticStep(jobDesc, profile, live, opts);
   const r = await runPlan(step.plan, step.parser);
   return { ...r, plan: step.plan, parser: step.parser };
 }
@@ -65,7 +67,8 @@ describe("restic: version and features", function () {
     const b = R.detectResticVersion(["restic"]);
     assert.equal(a, b, "the probe is cached per executable");
     const v = await a;
-    assert.deepEqual(v, { version: "0.14.0", major: 0, minor: 14, patch: 0 });
+    const [major, minor, patch] = (await resticVersion()).split(".").map(Number);
+    assert.deepEqual(v, { version: `${major}.${minor}.${patch}`, major, minor, patch }, "the restic PATH gives, as restic version tells it");
     await assert.rejects(R.detectResticVersion("/nonexistent/restic"), /\/nonexistent\/restic is not installed \(command not found\)/);
   });
 
@@ -120,13 +123,14 @@ describe("restic: plans", function () {
     assert.throws(() => R.resticPlan(job({ restic: { command: "backup" } }), nas, V14), /a backup needs at least one source path/);
   });
 
-  it("wait-for-lock becomes --retry-lock from restic 0.16 on; before, the run machinery waits", function () {
-    const b = job({ source: { paths: [{ path: "/srv" }] }, restic: { command: "backup" } });
-    assert.ok(!R.resticPlan(b, nas, V14).args.some((a) => a.startsWith("--retry-lock")));
-    assert.ok(R.resticPlan(b, nas, V16).args.includes("--retry-lock=10m"));
+  it("wait-for-lock: restic 0.16+ wait inside a retry (--retry-lock for that delay); before, the run machinery sleeps", function () {
+    const b = job({ source: { paths: [{ path: "/x" }] }, restic: { command: "backup" } });
+    assert.ok(!R.resticPlan(b, nas, V16).args.some((a) => a.startsWith("--retry-lock")), "the first attempt never waits: a lock is reported at once");
+    assert.ok(R.resticPlan(b, nas, V16, { retryLockMs: 20000 }).args.includes("--retry-lock=20s"));
+    assert.ok(!R.resticPlan(b, nas, V14, { retryLockMs: 20000 }).args.some((a) => a.startsWith("--retry-lock")), "0.14 has no --retry-lock");
     assert.deepEqual(R.lockPolicy(nas, V14), { waitMs: 600000, byRestic: false, staleAgeMs: null });
     assert.equal(R.lockPolicy(nas, V16).byRestic, true);
-    assert.ok(!R.resticPlan(job({ restic: { command: "unlock" } }), nas, V16).args.some((a) => a.startsWith("--retry-lock")), "unlock never waits for a lock");
+    assert.ok(!R.resticPlan(job({ restic: { command: "unlock" } }), nas, V16, { retryLockMs: 20000 }).args.some((a) => a.startsWith("--retry-lock")), "unlock never waits for a lock");
   });
 
   it("forget: keep policy from options or args, the job's tags as a filter; none at all is refused", function () {
@@ -221,7 +225,11 @@ describe("restic: shellQuote", function () {
   });
 });
 
-describe("restic: real runs (0.14)", function () {
+describe("restic: real runs (on the restic PATH gives: 0.14, 0.18, 0.19 in turn)", function () {
+  before(async function () {
+    live = await R.detectResticVersion("restic");
+    console.log(`      (restic ${live.version})`);
+  });
   let repo;
   let src;
   let tree;
@@ -245,10 +253,16 @@ describe("restic: real runs (0.14)", function () {
     assert.equal(s.filesChanged, tree.files);
     assert.equal(s.bytesTotal, tree.bytes);
     assert.ok(s.bytesTransferred >= tree.bytes, `data_added ${s.bytesTransferred}`);
-    assert.match(s.snapshotId, /^[0-9a-f]{8}$/, "0.14 reports the short id");
+    const full = R.resticFeatures(live).fullSnapshotId;
+    assert.match(s.snapshotId, full ? /^[0-9a-f]{64}$/ : /^[0-9a-f]{8}$/, "0.16+ report the full id, 0.14 the short one");
     const snaps = JSON.parse((await restic(repo, ["snapshots", "--json"])).stdout);
     assert.equal(snaps.length, 1);
-    assert.equal(snaps[0].short_id, s.snapshotId);
+    assert.equal(full ? snaps[0].id : snaps[0].short_id, s.snapshotId);
+    if (R.atLeast(live, 0, 18)) {
+      // 0.18+ add these to the summary; they are kept as restic sent them.
+      assert.equal(typeof r.outcome.details.summary.data_added_packed, "number");
+      assert.ok(Date.parse(r.outcome.details.summary.backup_end) >= Date.parse(r.outcome.details.summary.backup_start));
+    }
     assert.deepEqual(snaps[0].tags, ["t1"]);
     const ls = (await restic(repo, ["ls", "latest"])).stdout;
     assert.ok(!ls.includes("skip.bin") && !ls.includes("note.tmp"), "excluded files are not in the snapshot");
@@ -278,7 +292,7 @@ describe("restic: real runs (0.14)", function () {
     u.makeTree(big, { files: 6, size: 24 * 1024 * 1024, subdirs: 1, seed: 3 });
     const parser = new R.ResticParser("backup");
     const seen = [];
-    const plan = R.resticPlan(job({ source: { paths: [{ path: big }] }, restic: { command: "backup" } }), profileFor(repo), V14);
+    const plan = R.resticPlan(job({ source: { paths: [{ path: big }] }, restic: { command: "backup" } }), profileFor(repo), live);
     const orig = parser.stdout.bind(parser);
     parser.stdout = (l) => { orig(l); const pr = parser.takeProgress(); if (pr) seen.push(pr); };
     const r = await runPlan(plan, parser);
@@ -304,12 +318,13 @@ describe("restic: real runs (0.14)", function () {
       fs.chmodSync(path.join(data, "locked.txt"), 0o000);
       const prof = P.resolveProfile("n", new Map([["n", { options: { repository: path.join(base, "repo"), "password-file": path.join(base, "pw"), "cache-dir": path.join(base, "cache") } }]]));
       const asNobody = (plan) => ({ ...plan, command: "setpriv", args: ["--reuid=65534", "--regid=65534", "--clear-groups", "--", plan.command, ...plan.args] });
-      const init = await runPlan(asNobody(R.resticPlan(job({ restic: { command: "init" } }), prof, V14)), new R.ResticParser("init"));
+      const init = await runPlan(asNobody(R.resticPlan(job({ restic: { command: "init" } }), prof, live)), new R.ResticParser("init"));
       assert.equal(init.outcome.status, "success", init.outcome.error);
-      const r = await runPlan(asNobody(R.resticPlan(job({ source: { paths: [{ path: data }] }, restic: { command: "backup" } }), prof, V14)), new R.ResticParser("backup"));
+      const r = await runPlan(asNobody(R.resticPlan(job({ source: { paths: [{ path: data }] }, restic: { command: "backup" } }), prof, live)), new R.ResticParser("backup"));
       assert.equal(r.code, 3, r.stderr.join("\n"));
       assert.equal(r.outcome.status, "warning");
-      assert.match(r.outcome.error, /^some source files could not be read \(1 error, e\.g\. .*locked\.txt: open: permission denied\); snapshot [0-9a-f]{8} was saved without them$/);
+      // The same words on every version (0.18+ put the path into the error; it is named once).
+      assert.match(r.outcome.error, /^some source files could not be read \(1 error, e\.g\. \/.*\/locked\.txt: open: permission denied\); snapshot [0-9a-f]{8} was saved without them$/);
       assert.equal(r.outcome.stats.filesTotal, 1, "only ok.txt was read");
       assert.equal(r.outcome.details.errorCount, 1);
       assert.equal(r.outcome.details.errors[0].item, path.join(data, "locked.txt"));
@@ -322,24 +337,25 @@ describe("restic: real runs (0.14)", function () {
     const r = await resticRun(job({ source: { paths: [{ path: src, exclude: ["cache/"] }, { path: "/proc/self/mem" }] }, restic: { command: "backup" } }), profileFor(repo));
     assert.equal(r.code, 3);
     assert.equal(r.outcome.status, "warning");
-    assert.match(r.outcome.error, /\/proc\/self\/mem: read: input\/output error/);
+    assert.match(r.outcome.error, /^some source files could not be read \(1 error, e\.g\. \/proc\/self\/mem: read: input\/output error\); snapshot [0-9a-f]{8} was saved without them$/);
     assert.ok(r.outcome.stats.snapshotId);
   });
 
-  it("a missing source path: restic says 0 but the outcome is a warning naming it", async function () {
+  it("a missing source path: restic says 0 (3 from 0.19) and the outcome is a warning naming it", async function () {
     const r = await resticRun(job({ source: { paths: [{ path: src }, { path: "/nonexistent/hb-path" }] }, restic: { command: "backup" } }), profileFor(repo));
-    assert.equal(r.code, 0);
+    assert.equal(r.code, R.atLeast(live, 0, 19) ? 3 : 0);
     assert.equal(r.outcome.status, "warning");
-    assert.equal(r.outcome.error, "the source path /nonexistent/hb-path does not exist; the snapshot was saved without it");
+    assert.match(r.outcome.error, /^the source path \/nonexistent\/hb-path does not exist; snapshot [0-9a-f]{8} was saved without it$/);
+    assert.ok(r.outcome.stats.snapshotId);
   });
 
   it("wrong password and missing repository are plain sentences", async function () {
     const wrong = await resticRun(job({ restic: { command: "snapshots" } }), profileFor(repo, {}, "wrong-password"));
-    assert.equal(wrong.code, 1);
+    assert.equal(wrong.code, R.resticFeatures(live).exitCodeWrongPassword ? 12 : 1, "0.17.1+ exit 12");
     assert.equal(wrong.outcome.error, "wrong repository password: no key in the repository opens with it");
     const nowhere = path.join(u.tmpDir("empty"), "repo");
     const missing = await resticRun(job({ restic: { command: "snapshots" } }), profileFor({ ...repo, repository: nowhere }));
-    assert.equal(missing.code, 1);
+    assert.equal(missing.code, R.resticFeatures(live).exitCodesRepoLock ? 10 : 1, "0.17+ exit 10");
     assert.equal(missing.outcome.status, "failed");
     assert.match(missing.outcome.error, new RegExp(`^no restic repository at ${nowhere.replace(/[/.]/g, "\\$&")} `));
   });
@@ -371,14 +387,14 @@ describe("restic: real runs (0.14)", function () {
     assert.equal(first.outcome.status, "success", first.outcome.error);
     const again = await resticRun(job({ restic: { command: "init" } }), prof);
     assert.equal(again.outcome.status, "failed");
-    assert.match(again.outcome.error, /^restic init failed: create repository at .* failed: config file already exists$/);
+    assert.equal(again.outcome.error, `a restic repository already exists at ${path.join(dir, "repo")}; it was left as it is`);
   });
 
   it("a held lock: parsed from restic's message, live then stale, removed by unlock", async function () {
     this.timeout(120000);
     const prof = profileFor(repo);
     let locker;
-    const held = runPlan(R.resticPlan(job(), prof, V14, { argv: ["check", "--read-data"] }), null, { onSpawn: (c) => { locker = c; } });
+    const held = runPlan(R.resticPlan(job(), prof, live, { argv: ["check", "--read-data"] }), null, { onSpawn: (c) => { locker = c; } });
     // restic creates the lock file before it writes it, and ignores a lock it cannot load: stop
     // the check only once its lock reads back as its own.
     const locks = path.join(repo.path, "locks");
@@ -394,7 +410,7 @@ describe("restic: real runs (0.14)", function () {
     try {
       const t0 = Date.now();
       const blocked = await resticRun(job({ restic: { command: "forget", args: ["--dry-run"] } }), prof, { keep: { last: 1 } });
-      assert.equal(blocked.code, 1);
+      assert.equal(blocked.code, R.resticFeatures(live).exitCodesRepoLock ? 11 : 1, "0.17+ exit 11");
       assert.equal(blocked.outcome.status, "failed");
       const lock = blocked.outcome.details.lock;
       assert.equal(lock.pid, locker.pid);
@@ -559,7 +575,42 @@ describe("restic: output of newer versions (synthetic, from restic's docs and so
     }, 3);
     assert.equal(o.status, "warning");
     assert.deepEqual(o.stats, { filesTotal: 9, filesChanged: 4, bytesTotal: 900, bytesTransferred: 300, snapshotId: id });
-    assert.match(o.error, /e\.g\. \/data\/x: open \/data\/x: permission denied/);
+    assert.match(o.error, /e\.g\. \/data\/x: open: permission denied\); snapshot aaaaaaaa was saved without them$/);
+  });
+
+  it("0.19: a missing source path exits 3 with no error object; the warning names the path", function () {
+    const o = feed("backup", {
+      stdout: [JSON.stringify({ message_type: "summary", files_new: 1, total_files_processed: 1, total_bytes_processed: 3, data_added: 705, data_added_packed: 665, snapshot_id: "c".repeat(64) })],
+      stderr: ["/nonexistent does not exist, skipping", JSON.stringify({ message_type: "exit_error", code: 3, message: "Warning: at least one source file could not be read" })],
+    }, 3);
+    assert.equal(o.status, "warning");
+    assert.equal(o.error, "the source path /nonexistent does not exist; snapshot cccccccc was saved without it");
+  });
+
+  it("a repository server that refuses, cannot be reached or is not trusted: a sentence, not 'no repository'", function () {
+    const repo = "rest:https://alice:***@127.0.0.1:8000/r/";
+    const f = (lines, code) => { const p = new R.ResticParser("snapshots", { repository: repo }); for (const l of lines) p.stderr(l); return p.finish(code, null).error; };
+    // 0.14 (rc 1) and 0.18+ (exit_error JSON, rc 10) word a 401 differently.
+    assert.match(f(["Fatal: unable to open config file: unexpected HTTP response (401): 401 Unauthorized", "Is there a repository at the following location?", repo], 1), /refused the user name or password \(401 Unauthorized\)/);
+    assert.match(f([JSON.stringify({ message_type: "exit_error", code: 10, message: "Fatal: repository does not exist: unable to open config file: unexpected HTTP response (401): 401 Unauthorized\nIs there a repository at the following location?\n" + repo })], 10), /refused the user name or password/);
+    assert.equal(f(["Fatal: unable to open config file: client.Head: Head \"http://127.0.0.1:1/x/config\": dial tcp 127.0.0.1:1: connect: connection refused", "Is there a repository at the following location?", "rest:http://127.0.0.1:1/x/"], 1),
+      `the server of ${repo} cannot be reached (connection refused)`);
+    assert.match(f(["Fatal: unable to open config file: Head \"https://127.0.0.1:8000/r/config\": tls: failed to verify certificate: x509: certificate signed by unknown authority"], 1), /presented a certificate that is not trusted; give its CA certificate in the profile's cacert option/);
+  });
+
+  it("lock reports of 0.14, 0.18 and 0.19 read alike (text, and exit_error JSON with exit 11)", function () {
+    const text = (pid) => `unable to create lock in backend: repository is already locked exclusively by PID ${pid} on vm by root (UID 0, GID 0)\nlock was created at 2026-12-06 20:27:28 (7.736937155s ago)\nstorage ID 898e0c4e\nthe \`unlock\` command can be used to remove stale locks`;
+    const v14 = feed("forget", { stderr: text(101).split("\n") }, 1);
+    const v18 = feed("forget", { stderr: [JSON.stringify({ message_type: "exit_error", code: 11, message: text(101) })] }, 11);
+    // 0.16+ in text mode say they wait (with --retry-lock) before the same report.
+    const v19 = feed("forget", { stderr: ["repo already locked, waiting up to 3s for the lock", ...text(101).split("\n")] }, 11);
+    for (const o of [v14, v18, v19]) {
+      assert.equal(o.status, "failed");
+      assert.equal(o.details.lock.pid, 101);
+      assert.equal(o.details.lock.exclusive, true);
+      assert.equal(o.details.lock.storageId, "898e0c4e");
+      assert.equal(o.error, 'the repository is locked by another restic process (PID 101 on vm by root, created 8 s ago); if that process is gone, "restic unlock" removes the stale lock');
+    }
   });
 
   it("status lines become Progress; rate from bytes and elapsed seconds; zero counters restic omitted", function () {

@@ -7,7 +7,7 @@ const { spawn, execFileSync } = require("node:child_process");
 const helper = require("../support/red");
 const { next, collect } = require("../support/flow");
 const { tmpDir, makeTree, stopAll, waitFor, processesMatching, track } = require("../fixtures/util");
-const { initResticRepo, restic } = require("../fixtures/restic");
+const { initResticRepo, restic, resticVersion } = require("../fixtures/restic");
 const { startSshd } = require("../fixtures/sshd");
 
 const nodes = [
@@ -104,6 +104,12 @@ describe(`restic jobs (Node-RED ${helper.major})`, function () {
     assert.equal(snaps.length, 1);
     assert.deepEqual(snaps[0].tags, ["nightly"]);
     assert.match(msg.run.logFile, /^\d{4}\.\d\d\.\d\d_\d\d\.\d\d-photos\./, "PRestic's log name");
+    // The release that ran is named in the log's first line, the run's details and the node's status.
+    const version = await resticVersion();
+    const first = fs.readFileSync(path.join(home, "logs", msg.run.logFile), "utf8").split("\n")[0];
+    assert.match(first, new RegExp(`\\(restic backup, restic ${version.replace(/\./g, "\\.")}\\) started`));
+    assert.equal(msg.run.details.restic.version, version);
+    assert.match(helper.getNode("run").status.lastCall.args[0].text, new RegExp(`^success \\S+ · restic ${version.replace(/\./g, "\\.")}$`));
     const profiles = (await helper.request().get("/highball/profiles").expect(200)).body;
     const child = profiles.find((p) => p.name === "child");
     assert.deepEqual(child.effective.chain, ["child", "mid", "base"]);
@@ -230,10 +236,13 @@ describe(`restic jobs (Node-RED ${helper.major})`, function () {
     const { f, creds } = flow({ profiles: [{ id: "p", name: "p", options: { repository: repo.repository, "cache-dir": repo.cacheDir, "wait-for-lock": "2m" }, password: repo.password }], run: { profile: "p", command: "prune" } });
     await helper.load(nodes, f, creds);
     const result = trigger("run");
-    // Release the lock once the node has met it and is waiting.
+    // Release the lock once the node has met it, said so, and is waiting: restic 0.16+ wait
+    // inside the retry (--retry-lock), 0.14 is started again after the delay.
+    const [, minor] = (await resticVersion()).split(".").map(Number);
+    const waiting = minor >= 16 ? /locked by PID \d+ on \S+; restic 0\.\d+\.\d+ waits up to \d+ s for it \(--retry-lock\)/ : /locked by PID \d+ on \S+; trying again in \d+ s/;
     await waitFor(() => {
       const logs = fs.existsSync(path.join(home, "logs")) ? fs.readdirSync(path.join(home, "logs")) : [];
-      return logs.some((l) => /trying again in/.test(fs.readFileSync(path.join(home, "logs", l), "utf8")));
+      return logs.some((l) => waiting.test(fs.readFileSync(path.join(home, "logs", l), "utf8")));
     }, { what: "the node waiting for the lock", timeout: 30000 });
     release();
     await exited;
@@ -242,6 +251,7 @@ describe(`restic jobs (Node-RED ${helper.major})`, function () {
     const log = fs.readFileSync(path.join(home, "logs", msg.run.logFile), "utf8");
     assert.match(log, /locked by PID \d+/);
     assert.match(log, /# retrying step 1/);
+    if (minor >= 16) assert.match(log, /prune .*--retry-lock=\d+s/, "the retry asked restic to wait");
   });
 
   it("removes a stale lock left by a killed process (logged), then succeeds", async function () {
