@@ -104,6 +104,8 @@ export class ResticParser implements OutputParser {
   private resultsTruncated = false;
   private partial: string | null = null;
   private statusLines = 0;
+  private openRetries = 0;
+  private givenUp: string | null = null;
 
   constructor(readonly command: string, private readonly opts: ResticParserOptions = {}) {}
 
@@ -137,6 +139,10 @@ export class ResticParser implements OutputParser {
       } catch { /* plain text after all */ }
     }
     this.text(line, "stderr");
+  }
+
+  hopeless(): boolean {
+    return this.givenUp !== null;
   }
 
   takeProgress(): Progress | null {
@@ -212,6 +218,11 @@ export class ResticParser implements OutputParser {
       if (this.fatal.length >= 10) this.fatal.shift();
       this.fatal.push(t);
     }
+    const verdict = openRetry(t);
+    if (verdict && this.givenUp === null) {
+      this.openRetries++;
+      if (verdict === "certificate" || this.openRetries >= OPEN_RETRIES) this.givenUp = reachFailure(t, this.opts.repository) ?? "the repository server cannot be reached";
+    }
     const skip = /^(.*) does not exist, skipping$/.exec(t);
     if (skip && this.skipped.length < 100) this.skipped.push(skip[1]!);
   }
@@ -274,6 +285,7 @@ export class ResticParser implements OutputParser {
     const details = this.details(exitCode, lockInfo);
     const failed = (error: string): Outcome => ({ status: "failed", error, stats, details });
 
+    if (this.givenUp !== null) return failed(this.givenUp);
     if (exitCode === null) return failed(`restic was stopped by ${signal ?? "a signal"}`);
     if (exitCode === 130) return failed("restic was interrupted");
 
@@ -326,6 +338,24 @@ export class ResticParser implements OutputParser {
     if (exitCode === 2) return failed(`restic crashed (Go runtime error)${why ? `: ${why}` : ""}`);
     return failed(why ? `restic ${this.command} failed: ${why}` : `restic ${this.command} failed with exit code ${exitCode}`);
   }
+}
+
+/** restic's retries of opening a repository that are waited out before it is called unreachable. */
+export const OPEN_RETRIES = 3;
+
+/**
+ * restic 0.16+ retry a failed request for up to 15 minutes, saying so on stderr:
+ * "Stat(<config/>) returned error, retrying after 1.7s: Head ...: dial tcp ...: connection refused".
+ * While restic opens the repository (its config or keys), an untrusted certificate never heals
+ * ("certificate": give up at once) and a server that did not answer OPEN_RETRIES tries is
+ * reported rather than waited on for a quarter of an hour ("network"; restic 0.14 gave up at
+ * the first). Retries later in a run (a backup's uploads) are restic's business and left alone.
+ */
+export function openRetry(line: string): "certificate" | "network" | null {
+  if (!/^(Stat|Load|List|ReadDir)\(<(config|key)\b[^>]*>[^)]*\) returned error, retrying after /.test(line)) return null;
+  if (/x509:|tls: failed to verify|certificate signed by unknown authority|certificate is not valid/i.test(line)) return "certificate";
+  if (/connection refused|no such host|i\/o timeout|network is unreachable|no route to host|connection reset by peer|TLS handshake timeout/i.test(line)) return "network";
+  return null;
 }
 
 /**

@@ -68,6 +68,12 @@ export interface OutputParser {
   takeProgress(): Progress | null;
   /** Called once when the process ended (code null when killed by a signal). */
   finish(exitCode: number | null, signal: string | null): Outcome;
+  /**
+   * True once the output shows the run cannot succeed however long the tool goes on (restic
+   * retrying an untrusted certificate for 15 minutes): the runner then stops the tool, and
+   * finish() gives the reason.
+   */
+  hopeless?(): boolean;
 }
 
 export const emptyStats = (): RunStats => ({

@@ -16,6 +16,8 @@ export interface ProfileDef {
   options: Record<string, unknown>;
   /** The Node-RED credential; wins over a `password` inside options. */
   password?: string;
+  /** The REST server user's password, a Node-RED credential; wins over `rest-password` inside options. */
+  restPassword?: string;
 }
 
 export type ProfileSet = Record<string, ProfileDef> | Map<string, ProfileDef>;
@@ -31,6 +33,9 @@ export interface ProfileOptions {
   "password-command"?: string[];
   "password-keyring"?: string;
   "key-hint"?: string;
+  "rest-password"?: string;
+  "rest-password-file"?: string;
+  cacert?: string;
   executable?: string[];
   command?: string[];
   args?: string[];
@@ -88,6 +93,7 @@ export function parseProfileOptions(name: string, def: ProfileDef): Map<string, 
     own.set(canon, parseOption(name, key, raw));
   }
   if (typeof def.password === "string" && def.password !== "") own.set("password", def.password);
+  if (typeof def.restPassword === "string" && def.restPassword !== "") own.set("rest-password", def.restPassword);
   const inherit = own.get("inherit");
   if (inherit !== undefined && !Array.isArray(inherit)) throw new ProfileError(`profile "${name}": option "inherit" must be a list`);
   return own;
@@ -187,7 +193,7 @@ export function describeProfile(p: EffectiveProfile): ProfileDescription {
   const options: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(o)) {
     if (v === undefined) continue;
-    if (k === "password") options[k] = MASK;
+    if (k === "password" || k === "rest-password") options[k] = MASK;
     else if (k === "wait-for-lock" || k === "stale-lock-age") options[k] = formatDuration(v as number);
     else if (Array.isArray(v)) options[k] = [...v];
     else options[k] = v;

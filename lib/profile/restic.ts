@@ -5,6 +5,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { runCommand } from "../runs/command";
+import { readFileSync } from "node:fs";
 import type { ProcessPlan } from "../engines/types";
 import { ProfileError } from "./options";
 import { joinForRestic, WordsError } from "./words";
@@ -34,11 +35,15 @@ export function repositoryEnv(p: EffectiveProfile, names: { prefix?: string; suf
   const secrets: string[] = [];
   const v = (name: string) => `${pre}${name}${suf}`;
   for (const n of [...REPOSITORY_VARS, ...PASSWORD_VARS]) env[v(n.slice("RESTIC_".length))] = "";
-  if (o.repository) env[v("REPOSITORY")] = o.repository;
-  else if (o["repository-file"]) env[v("REPOSITORY_FILE")] = o["repository-file"];
-  else throw new ProfileError(`profile "${p.name}" has no repository`);
+  const rest = restPassword(p);
+  if (o.repository) env[v("REPOSITORY")] = rest === null ? o.repository : withRestPassword(p, o.repository, rest);
+  else if (o["repository-file"]) {
+    if (rest !== null) throw new ProfileError(`profile "${p.name}": a REST password needs the repository URL in the profile (repository), not in a repository file`);
+    env[v("REPOSITORY_FILE")] = o["repository-file"];
+  } else throw new ProfileError(`profile "${p.name}" has no repository`);
   const urlPassword = repositoryUrlPassword(o.repository);
   if (urlPassword) secrets.push(urlPassword, decodeURIComponentSafe(urlPassword));
+  if (rest !== null) secrets.push(rest, encodeURIComponent(rest));
   if (o.password !== undefined) {
     env[v("PASSWORD")] = o.password;
     secrets.push(o.password);
@@ -58,6 +63,37 @@ export function repositoryEnv(p: EffectiveProfile, names: { prefix?: string; suf
   }
   if (o["key-hint"]) env[v("KEY_HINT")] = o["key-hint"];
   return { env, secrets: [...new Set(secrets.filter((s) => s !== ""))] };
+}
+
+/** The REST server's password from the credential or its file, or null when the profile gives none. */
+function restPassword(p: EffectiveProfile): string | null {
+  const o = p.options;
+  if (o["rest-password"] !== undefined && o["rest-password"] !== "") return o["rest-password"];
+  const file = o["rest-password-file"];
+  if (!file) return null;
+  let text: string;
+  try {
+    // Small and read once per plan; synchronous, because a plan is made synchronously everywhere.
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    throw new ProfileError(`profile "${p.name}": the REST password file ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? "error"})`);
+  }
+  const pw = text.trim();
+  if (!pw) throw new ProfileError(`profile "${p.name}": the REST password file ${file} is empty`);
+  return pw;
+}
+
+/**
+ * rest:http(s)://user@host/... with the password put in after the user. The whole URL then
+ * travels as RESTIC_REPOSITORY (every restic version reads it there; 0.17's RESTIC_REST_PASSWORD
+ * would leave 0.14-0.16 out), so it is never on a command line, and the runner masks it.
+ */
+function withRestPassword(p: EffectiveProfile, repository: string, password: string): string {
+  const m = /^(rest:https?:\/\/)([^/@:]+)(:[^/@]*)?@(.+)$/i.exec(repository);
+  if (!/^rest:/i.test(repository)) throw new ProfileError(`profile "${p.name}": a REST password is only for a rest: repository (rest:https://user@host:8000/repo), not ${repository.split(":")[0]}:`);
+  if (!m) throw new ProfileError(`profile "${p.name}": put the REST server's user name in the repository URL (rest:https://USER@host:8000/repo); its password stays in the REST password field`);
+  if (m[3]) throw new ProfileError(`profile "${p.name}": the repository URL holds a password too; keep it only in the REST password field`);
+  return `${m[1]}${m[2]}:${encodeURIComponent(password)}@${m[4]}`;
 }
 
 function decodeURIComponentSafe(s: string): string {
@@ -81,6 +117,7 @@ export function profileArgs(p: EffectiveProfile): string[] {
     args.push("-o", kv);
   }
   if (o["cache-dir"]) args.push(`--cache-dir=${o["cache-dir"]}`);
+  if (o.cacert) args.push(`--cacert=${o.cacert}`);
   if (o["limit-upload"]) args.push(`--limit-upload=${o["limit-upload"]}`);
   if (o["limit-download"]) args.push(`--limit-download=${o["limit-download"]}`);
   if (o.verbose) args.push(`--verbose=${o.verbose}`);

@@ -231,8 +231,10 @@ export class ActiveRun extends EventEmitter {
   private async runStep(step: Step, log: RunLog): Promise<Outcome> {
     const { plan, parser } = step;
     log.write(`# ${[plan.command, ...plan.args].map((a) => (/[\s'"$`\\;|&<>()]/.test(a) ? JSON.stringify(a) : a)).join(" ")}`);
+    let hopeless = false;
     const onLine = (stream: "stdout" | "stderr", line: string, transient: boolean) => {
       if (stream === "stdout") parser.stdout(line); else parser.stderr(line);
+      if (!hopeless && parser.hopeless?.()) { hopeless = true; this.kill(); } // finish() says why
       if (this.diskLine === null && stream === "stderr" && DISK_FULL.test(line)) this.diskLine = line;
       this.emit("line", stream, line, transient);
       const now = Date.now();

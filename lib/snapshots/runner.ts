@@ -7,6 +7,7 @@ import { StringDecoder } from "node:string_decoder";
 import type { Readable } from "node:stream";
 import type { ProcessPlan } from "../engines/types";
 import { startCommand, type CommandExit } from "../runs/command";
+import { openRetry, OPEN_RETRIES } from "../engines/restic-parser";
 
 export type Exit = CommandExit;
 
@@ -21,7 +22,15 @@ export interface ResticProcess {
 
 /** restic for the browser, through the one runner (lib/runs/command.ts): stdout streamed, the tail of stderr kept. */
 export function startRestic(plan: ProcessPlan, opts: { timeoutMs?: number } = {}): ResticProcess {
-  const c = startCommand({ command: plan.command, args: plan.args, env: plan.env, cwd: plan.cwd, timeoutMs: opts.timeoutMs }, { maxStderr: 16 * 1024 });
+  // restic 0.16+ retry opening an unreachable or untrusted server for 15 minutes: stop it, and
+  // the failure is classified from what it said (errors.ts).
+  let retries = 0;
+  let hopeless = false;
+  const line = (stream: string, text: string): void => {
+    const why = stream === "stderr" ? openRetry(text) : null;
+    if (why && !hopeless && (why === "certificate" || ++retries >= OPEN_RETRIES)) { hopeless = true; c.kill("SIGTERM"); }
+  };
+  const c = startCommand({ command: plan.command, args: plan.args, env: plan.env, cwd: plan.cwd, timeoutMs: opts.timeoutMs, line }, { maxStderr: 16 * 1024 });
   return { pid: c.pid, stdout: c.stdout, done: c.done, kill: () => c.kill("SIGTERM") };
 }
 

@@ -7,16 +7,16 @@ import { mountAdminRoutes } from "../../lib/http/routes";
 interface ProfileConfigDef extends NodeDef {
   options?: Record<string, unknown>;
 }
-type Creds = { password: string };
+type Creds = { password: string; restPassword: string };
 
 /** A profile's options as stored in the flow: PRestic's keys, values as typed in the editor. */
-function profileDef(def: ProfileConfigDef, password: string | undefined): ProfileDef {
+function profileDef(def: ProfileConfigDef, password: string | undefined, restPassword: string | undefined): ProfileDef {
   const options: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(def.options ?? {})) {
     if (v === "" || v === null || v === undefined) continue;
     options[k] = v;
   }
-  return { options, password: password || undefined };
+  return { options, password: password || undefined, restPassword: restPassword || undefined };
 }
 
 export = function (RED: NodeAPI) {
@@ -31,7 +31,7 @@ export = function (RED: NodeAPI) {
       node.error("a restic profile needs a name (inherit and msg.job.profile refer to it)");
       return;
     }
-    const stored = profileDef(def, node.credentials?.password);
+    const stored = profileDef(def, node.credentials?.password, node.credentials?.restPassword);
     try {
       parseProfileOptions(name, stored);
     } catch (err) {
@@ -59,7 +59,7 @@ export = function (RED: NodeAPI) {
   }
 
   RED.nodes.registerType<Node<Creds>, ProfileConfigDef, unknown, Creds>("highball-profile-config", ProfileConfigNode, {
-    credentials: { password: { type: "password" } },
+    credentials: { password: { type: "password" }, restPassword: { type: "password" } },
   });
 };
 

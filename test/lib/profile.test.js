@@ -298,6 +298,24 @@ describe("profile: mapping to restic", function () {
     assert.deepEqual(plan.args.slice(0, 2), ["--insecure-tls", "stats"]);
   });
 
+  it("a REST server's password (credential or file) joins the URL only inside RESTIC_REPOSITORY; cacert becomes --cacert", function () {
+    const rest = (options, restPassword) => P.resolveProfile("r", new Map([["r", { options: { repository: "rest:https://backup@nas.lan:8000/photos/", ...options }, password: "repo-pw", restPassword }]]));
+    const plan = P.profileToRestic(rest({ cacert: "/etc/hb/ca.pem" }, "p@ss/w:rd%"), "snapshots");
+    assert.equal(plan.env.RESTIC_REPOSITORY, `rest:https://backup:${encodeURIComponent("p@ss/w:rd%")}@nas.lan:8000/photos/`);
+    assert.ok(plan.args.includes("--cacert=/etc/hb/ca.pem"));
+    assert.ok(![plan.command, ...plan.args].some((a) => a.includes("p@ss") || a.includes(encodeURIComponent("p@ss/w:rd%"))), "never on the command line");
+    assert.ok(plan.secrets.includes("p@ss/w:rd%") && plan.secrets.includes(encodeURIComponent("p@ss/w:rd%")), "masked in logs, raw and URL-encoded");
+    assert.equal(P.describeProfile(rest({}, "p@ss/w:rd%")).options["rest-password"], "********");
+    const file = path.join(u.tmpDir("restpw"), "pw");
+    fs.writeFileSync(file, "from-file\n", { mode: 0o600 });
+    assert.equal(P.profileToRestic(rest({ "rest-password-file": file }), "snapshots").env.RESTIC_REPOSITORY, "rest:https://backup:from-file@nas.lan:8000/photos/");
+    assert.throws(() => P.profileToRestic(rest({ "rest-password-file": "/nonexistent/pw" }), "snapshots"), /the REST password file \/nonexistent\/pw cannot be read \(ENOENT\)/);
+    assert.throws(() => P.profileToRestic(rest({ repository: "/srv/repo" }, "x"), "snapshots"), /a REST password is only for a rest: repository/);
+    assert.throws(() => P.profileToRestic(rest({ repository: "rest:https://nas.lan:8000/photos/" }, "x"), "snapshots"), /put the REST server's user name in the repository URL/);
+    assert.throws(() => P.profileToRestic(rest({ repository: "rest:https://backup:inline@nas.lan:8000/photos/" }, "x"), "snapshots"), /holds a password too; keep it only in the REST password field/);
+    assert.equal(P.resolveProfile("c", new Map([["c", { options: { repository: "/r", "flag.cacert": "/ca.pem" }, password: "p" }]])).options.cacert, "/ca.pem", "flag.cacert is the cacert option");
+  });
+
   it("refuses a profile without repository or password, and a keyring password", function () {
     assert.throws(() => P.profileToRestic(P.resolveProfile("x", set({ x: { "password-file": "/p" } })), "snapshots"), /profile "x" has no repository/);
     assert.throws(() => P.profileToRestic(P.resolveProfile("x", set({ x: { repository: "/r" } })), "snapshots"), /profile "x" has no password/);
