@@ -16,7 +16,7 @@
 //      first byte / raw `restic dump`, the index's size per million files.
 // Targets: index ≤ 1.5 × raw, ≤ 50 MB, p99 ≤ 50 ms; cold from the index ≤ 0.05 × raw; view ≤ 1.1.
 //
-//   node bench/browse/run.js [--files 200000] [--per-dir 1000] [--repeat 7] [--browse 100] [--big-mb 100] [--quick] [--keep]
+//   node bench/browse/run.js [--files 200000] [--per-dir 1000] [--repeat 7] [--browse 100] [--big-mb 100] [--quick] [--keep] [--restic 0.14]
 //   node bench/browse/run.js --files 1000000 --only-index     # the index's figures alone
 //
 // The tree, the repository and the log go to /dev/shm (tmpfs) and are removed at the end
@@ -29,6 +29,8 @@ const { spawn, spawnSync } = require("node:child_process");
 const { performance } = require("node:perf_hooks");
 
 const ROOT = path.resolve(__dirname, "..", "..");
+// The newest restic available (the project's cached 0.19 when present), first on PATH for both sides.
+require(path.join(ROOT, "scripts", "lib", "restic-versions")).benchRestic();
 const dist = (p) => require(path.join(ROOT, "dist", p));
 const { SnapshotBrowser } = dist("lib/snapshots");
 const { resolveProfile, profileToRestic } = dist("lib/profile");

@@ -9,7 +9,10 @@
 //   (a) the first backup of a tree of small files into an empty repository, and
 //   (b) a backup of the same tree, unchanged, into a repository that already has it.
 //
-//   node bench/restic/run.js [--files 20000] [--repeat 15] [--quick] [--profile] [--decompose] [--tree-dir DIR]
+//   node bench/restic/run.js [--files 20000] [--repeat 15] [--quick] [--profile] [--decompose] [--tree-dir DIR] [--restic 0.14]
+//
+// It measures the newest restic available (scripts/newer-restic.sh's 0.19 when present) unless
+// --restic names another; it says which.
 //
 // The tree, the repositories and their caches go to /dev/shm (tmpfs) unless --tree-dir says
 // otherwise: a faster disk makes raw restic faster, so the pipeline's share is larger (a
@@ -34,6 +37,8 @@ const TARGET = 1.03;
 
 // A developer's RESTIC_* variables would reach both sides differently (the plan sets its own): drop them.
 for (const k of Object.keys(process.env)) if (k.startsWith("RESTIC_")) delete process.env[k];
+// The newest restic available (the project's cached 0.19 when present), first on PATH for both sides.
+if (!process.env.HIGHBALL_BENCH_CFG) require(path.join(ROOT, "scripts", "lib", "restic-versions")).benchRestic();
 
 // ---------------------------------------------------------------- options
 

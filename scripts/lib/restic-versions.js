@@ -63,4 +63,20 @@ function restServer() {
   try { fs.accessSync(exe, fs.constants.X_OK); return exe; } catch { return null; }
 }
 
-module.exports = { resticVersions, newestRestic, restServer, toolsDir, versionOf };
+/**
+ * For the benches: the restic to measure, put first on this process's PATH (children inherit
+ * it). The newest available by default (what users run); `--restic VERSION` (say 0.14) or
+ * HIGHBALL_BENCH_RESTIC picks another. Prints which one, and returns it.
+ */
+function benchRestic(argv = process.argv) {
+  const i = argv.indexOf("--restic");
+  const want = (i >= 0 ? argv[i + 1] : undefined) || process.env.HIGHBALL_BENCH_RESTIC || "";
+  const all = resticVersions();
+  const chosen = want ? all.find((v) => v.version === want || v.version.startsWith(`${want}.`)) : all[all.length - 1];
+  if (!chosen) throw new Error(want ? `restic ${want} is not available (have ${all.map((v) => v.version).join(", ") || "none"}; run: bash scripts/newer-restic.sh)` : "restic is not installed");
+  if (chosen.dir) process.env.PATH = `${chosen.dir}${path.delimiter}${process.env.PATH || ""}`;
+  console.log(`restic under test: ${chosen.version} (${chosen.exe}${want ? "" : "; the newest available, --restic VERSION picks another"})`);
+  return chosen;
+}
+
+module.exports = { resticVersions, newestRestic, restServer, toolsDir, versionOf, benchRestic };

@@ -78,7 +78,8 @@ for (const tls of [false, true]) {
       await u.stopAll();
     });
     beforeEach(async function () {
-      helper.settings({ highball: { dir: home } });
+      // Restores may write beneath the test's own temporary folders (SPEC: restoreRoots).
+      helper.settings({ highball: { dir: home, restoreRoots: [path.dirname(home)] } });
       await helper.load(nodes, flow, {
         "cfg-rest": { password: repoPassword, restPassword: secret },
         "cfg-nopw": { password: repoPassword, restPassword: "not-the-rest-password" },
