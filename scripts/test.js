@@ -7,7 +7,8 @@
 // run; the last lines give each restic pass's time and sum everything up as "N passed, N failed".
 //   node scripts/test.js [files...] [--restic=all|0.18,0.19]
 // With files, they run once with the machine's restic unless --restic (or HIGHBALL_RESTIC) names
-// versions; without files, the whole suite runs on every restic version.
+// versions; without files, the whole suite runs on every restic version (--restic=0.18,0.19: the
+// files that start restic, on those versions only).
 "use strict";
 const fs = require("node:fs");
 const os = require("node:os");
@@ -40,17 +41,19 @@ const inSuite = (suite, file) => suite.dirs.some((d) => path.normalize(file).sta
 
 // The passes: the machine's restic runs everything, each newer one the files that start restic.
 const versions = resticVersions();
-let missing = [];
-let passes;
+const missing = [];
+const filesFor = (v) => (suite) => (only.length ? only.filter((f) => inSuite(suite, f)) : suite.dirs.flatMap(testFiles)).filter((f) => v.dir === null || startsRestic(f));
+let chosen;
 if (resticArg === "all") {
-  passes = versions.map((v, i) => ({ restic: v, files: (suite) => (only.length ? only.filter((f) => inSuite(suite, f)) : testFiles(suite.dirs[0]).concat(...suite.dirs.slice(1).map(testFiles))).filter((f) => i === 0 || startsRestic(f)) }));
-  if (!only.length && versions.length < 3) missing = [`only ${versions.map((v) => v.version).join(", ") || "no restic"} found: restic 0.14, 0.18 and 0.19 must all be tested (run: bash scripts/newer-restic.sh)`];
+  chosen = versions;
+  if (!only.length && versions.length < 3) missing.push(`only ${versions.map((v) => v.version).join(", ") || "no restic"} found: restic 0.14, 0.18 and 0.19 must all be tested (run: bash scripts/newer-restic.sh)`);
 } else {
   const wanted = resticArg ? resticArg.split(",") : [];
-  const chosen = wanted.length ? versions.filter((v) => wanted.some((w) => v.version === w || v.version.startsWith(`${w}.`))) : versions.slice(0, 1);
-  for (const w of wanted) if (!versions.some((v) => v.version === w || v.version.startsWith(`${w}.`))) missing.push(`restic ${w} is not available (have ${versions.map((v) => v.version).join(", ")}; run: bash scripts/newer-restic.sh)`);
-  passes = chosen.map((v) => ({ restic: v, files: (suite) => only.filter((f) => inSuite(suite, f)) }));
+  const match = (v, w) => v.version === w || v.version.startsWith(`${w}.`);
+  chosen = wanted.length ? versions.filter((v) => wanted.some((w) => match(v, w))) : versions.slice(0, 1);
+  for (const w of wanted) if (!versions.some((v) => match(v, w))) missing.push(`restic ${w} is not available (have ${versions.map((v) => v.version).join(", ")}; run: bash scripts/newer-restic.sh)`);
 }
+const passes = chosen.map((v) => ({ restic: v, files: filesFor(v) }));
 if (!versions.length) missing.push("restic is not installed");
 if (only.length) {
   const stray = only.filter((f) => !suites.some((s) => inSuite(s, f)));

@@ -49,8 +49,14 @@ async function lockHolder(repo) {
   track(holder, "lock holder");
   const exited = new Promise((resolve) => holder.once("exit", resolve));
   const locks = path.join(repo.path, "locks");
-  // restic creates the lock file, then writes it: wait until it has content.
-  await waitFor(() => fs.existsSync(locks) && fs.readdirSync(locks).some((f) => fs.statSync(path.join(locks, f)).size > 0), { what: "the holder's lock" });
+  // restic creates the lock file, then writes it, and ignores a lock it cannot read: wait until
+  // the lock reads back as the holder's (a half-written one, killed, would not count as a lock).
+  await waitFor(async () => {
+    const files = fs.existsSync(locks) ? fs.readdirSync(locks).filter((f) => fs.statSync(path.join(locks, f)).size > 0) : [];
+    if (!files.length) return false;
+    const cat = await restic(repo, ["cat", "lock", files[0], "--no-lock"]);
+    try { return cat.code === 0 && JSON.parse(cat.stdout).pid === holder.pid; } catch { return false; }
+  }, { what: "the holder's lock, written", timeout: 20000 });
   return { holder, exited, release: () => holder.stdin.end("data\n") };
 }
 
