@@ -29,6 +29,8 @@ export interface KnownJob {
   last?: LastResult;
   lastSuccessAt?: number;
   runId?: string;
+  /** What the Stale sensor was last told. */
+  stale?: boolean;
 }
 
 /** A deployed backup-job node, as the notify node reads it from the run engine. */
@@ -121,6 +123,29 @@ export class MqttBridge {
       if (typeof ms === "number") out.push(message(s, t.duration, String(Math.round(ms / 1000))));
     }
     if (job.lastSuccessAt !== undefined) out.push(message(s, t.lastSuccess, new Date(job.lastSuccessAt).toISOString()));
+    if (s.staleMs > 0) {
+      job.stale = this.isStale(job, Date.now());
+      out.push(message(s, t.stale, job.stale ? "ON" : "OFF"));
+    }
+    return out;
+  }
+
+  /** No success within the stale limit (a job that never succeeded is stale: it has no backup). */
+  private isStale(job: KnownJob, now: number): boolean {
+    return job.lastSuccessAt === undefined || now - job.lastSuccessAt > this.settings.staleMs;
+  }
+
+  /** The Stale sensors whose value changed since they were last told (the channel asks now and then). */
+  staleCheck(now: number): MqttMessage[] {
+    const s = this.settings;
+    if (s.staleMs <= 0) return [];
+    const out: MqttMessage[] = [];
+    for (const job of this.known.values()) {
+      const stale = this.isStale(job, now);
+      if (stale === job.stale) continue;
+      job.stale = stale;
+      out.push(message(s, jobTopics(s, job.slug).stale, stale ? "ON" : "OFF"));
+    }
     return out;
   }
 
@@ -138,7 +163,7 @@ export class MqttBridge {
   private clearTopics(oldSlug: string): MqttMessage[] {
     const s = this.settings;
     const t = jobTopics(s, oldSlug);
-    return [t.state, t.last, t.lastSuccess, t.duration, t.availability].map((topic) => message(s, topic, ""));
+    return [t.state, t.last, t.lastSuccess, t.duration, t.availability, t.stale].map((topic) => message(s, topic, ""));
   }
 
   /** A job seen for the first time, or under a new name: its messages. */

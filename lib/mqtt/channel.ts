@@ -21,6 +21,8 @@ export interface MqttDef {
   mqttInstance?: string;
   mqttDiscovery?: boolean | string;
   mqttPrefix?: string;
+  /** The notify node's stale limit, which the Stale sensors use too. */
+  staleHours?: number | string;
 }
 
 /** What the channel asks of its host (the node). */
@@ -63,6 +65,7 @@ export class MqttChannel {
   private closing = false;
   private started = false;
   private readonly fallback: ReturnType<typeof setTimeout>;
+  private readonly staleTimer: ReturnType<typeof setInterval> | undefined;
   private readonly fills = new Map<string, string | undefined>();
   private readonly onStart = (run: ActiveRun): void => {
     if (!this.started || this.problems.length) return;
@@ -76,7 +79,7 @@ export class MqttChannel {
   /** `remembered` is what the host kept of an earlier channel of this node (see MqttHost.remember). */
   constructor(def: MqttDef, remembered: unknown, private readonly engine: Engine, private readonly host: MqttHost) {
     const { settings, problems } = mqttSettings(
-      { base: def.mqttBase, instance: def.mqttInstance, discovery: def.mqttDiscovery, discoveryPrefix: def.mqttPrefix, version: version() },
+      { base: def.mqttBase, instance: def.mqttInstance, discovery: def.mqttDiscovery, discoveryPrefix: def.mqttPrefix, version: version(), staleHours: def.staleHours },
       hostname(),
     );
     this.problems = problems;
@@ -86,6 +89,13 @@ export class MqttChannel {
     this.fallback = setTimeout(() => this.flowsStarted(), 1500);
     engine.on("start", this.onStart);
     engine.on("end", this.onEnd);
+    // A job turns stale with no event at all: look at the clock a tenth of the limit at a time (1 s to 1 min).
+    if (settings.staleMs > 0) {
+      this.staleTimer = setInterval(() => {
+        if (this.started && !this.problems.length) this.send(this.bridge.staleCheck(Date.now()));
+      }, Math.min(60_000, Math.max(1000, Math.floor(settings.staleMs / 10))));
+      this.staleTimer.unref();
+    }
   }
 
   /** The flows (re)started: the first time, announce everything; later, what the deploy changed. */
@@ -166,6 +176,7 @@ export class MqttChannel {
   close(): void {
     this.closing = true;
     clearTimeout(this.fallback);
+    clearInterval(this.staleTimer);
     this.engine.off("start", this.onStart);
     this.engine.off("end", this.onEnd);
   }

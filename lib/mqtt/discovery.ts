@@ -21,7 +21,8 @@ export const STATES = ["success", "warning", "failed", "cancelled", "interrupted
 
 const ORIGIN_URL = "https://github.com/highball-backup/node-red-backup";
 
-type Entity = "status" | "last_success" | "duration" | "run";
+type Entity = "status" | "last_success" | "duration" | "run" | "stale";
+const ENTITIES: readonly Entity[] = ["status", "last_success", "duration", "run", "stale"];
 
 /** Home Assistant's id for the job's device; entity ids add a suffix. Stable across renames. */
 export function deviceId(s: MqttSettings, jobId: string): string {
@@ -30,7 +31,7 @@ export function deviceId(s: MqttSettings, jobId: string): string {
 
 /** The config topic of one entity: `<prefix>/<component>/<unique id>/config`. */
 export function configTopic(s: MqttSettings, job: Pick<DiscoveryJob, "jobId">, entity: Entity): string {
-  const component = entity === "run" ? "button" : "sensor";
+  const component = entity === "run" ? "button" : entity === "stale" ? "binary_sensor" : "sensor";
   return `${s.discoveryPrefix}/${component}/${deviceId(s, job.jobId)}_${entity}/config`;
 }
 
@@ -113,6 +114,23 @@ export function discoveryConfigs(s: MqttSettings, job: DiscoveryJob): Array<{ en
         }
         : null,
     },
+    {
+      entity: "stale",
+      topic: configTopic(s, job, "stale"),
+      // ON: no successful backup within the notify node's stale limit. No limit, no sensor.
+      config: s.staleMs > 0
+        ? {
+          name: "Stale",
+          unique_id: `${id}_stale`,
+          state_topic: t.stale,
+          payload_on: "ON",
+          payload_off: "OFF",
+          device_class: "problem",
+          icon: "mdi:clock-alert-outline",
+          ...base,
+        }
+        : null,
+    },
   ];
 }
 
@@ -125,5 +143,5 @@ export function discoveryMessages(s: MqttSettings, job: DiscoveryJob): MqttMessa
 /** Empty retained configs: Home Assistant removes the job's entities (and then its device). */
 export function removalMessages(s: MqttSettings, job: Pick<DiscoveryJob, "jobId">): MqttMessage[] {
   if (!s.discoveryPrefix) return [];
-  return (["status", "last_success", "duration", "run"] as const).map((e) => message(s, configTopic(s, job, e), ""));
+  return ENTITIES.map((e) => message(s, configTopic(s, job, e), ""));
 }

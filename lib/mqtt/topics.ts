@@ -30,6 +30,8 @@ export interface MqttSettings {
   qos: Qos;
   /** This package's version, for Home Assistant's device and origin info. */
   version: string;
+  /** The notify node's stale limit: a job with no success for this long is stale (0: no Stale sensor). */
+  staleMs: number;
 }
 
 export interface MqttSettingsInput {
@@ -39,6 +41,8 @@ export interface MqttSettingsInput {
   discoveryPrefix?: unknown;
   qos?: unknown;
   version?: unknown;
+  /** Hours, as the notify node's Stale after field. */
+  staleHours?: unknown;
 }
 
 export const DEFAULT_BASE = "highball";
@@ -85,7 +89,9 @@ export function mqttSettings(input: MqttSettingsInput, hostname: string): { sett
   }
   const q = Number(input.qos);
   const qos: Qos = q === 0 || q === 2 ? q : 1;
-  return { settings: { base, instance, discoveryPrefix: prefix, qos, version: text(input.version) || "0.0.0" }, problems };
+  const hours = Number(input.staleHours);
+  const staleMs = Number.isFinite(hours) && hours > 0 ? Math.round(hours * 3600_000) : 0;
+  return { settings: { base, instance, discoveryPrefix: prefix, qos, version: text(input.version) || "0.0.0", staleMs }, problems };
 }
 
 export interface InstanceTopics {
@@ -106,6 +112,8 @@ export interface JobTopics {
   duration: string;
   availability: string;
   run: string;
+  /** ON while the job has had no success within the stale limit. */
+  stale: string;
 }
 
 export function jobTopics(s: MqttSettings, jobSlug: string): JobTopics {
@@ -117,6 +125,7 @@ export function jobTopics(s: MqttSettings, jobSlug: string): JobTopics {
     duration: `${root}/duration`,
     availability: `${root}/availability`,
     run: `${root}/run`,
+    stale: `${root}/stale`,
   };
 }
 

@@ -58,6 +58,7 @@ describe("lib/mqtt", function () {
         duration: "highball/nas/photos/duration",
         availability: "highball/nas/photos/availability",
         run: "highball/nas/photos/run",
+        stale: "highball/nas/photos/stale",
       });
       assert.equal(homeAssistantStatusTopic(s), "homeassistant/status");
       assert.equal(homeAssistantStatusTopic(settings({ discovery: false })), null);
@@ -85,7 +86,11 @@ describe("lib/mqtt", function () {
         `homeassistant/sensor/${id}_last_success/config`,
         `homeassistant/sensor/${id}_duration/config`,
         `homeassistant/button/${id}_run/config`,
+        `homeassistant/binary_sensor/${id}_stale/config`,
       ]);
+      // No stale limit in the notify node: no Stale sensor (its config empties it).
+      assert.equal(configs[4].config, null);
+      configs.pop();
       const [status, last, duration, run] = configs.map((c) => c.config);
       assert.equal(status.state_topic, "highball/nas/photos/state");
       assert.equal(status.json_attributes_topic, "highball/nas/photos/last");
@@ -107,13 +112,32 @@ describe("lib/mqtt", function () {
       }
     });
 
+    it("a stale limit adds a Stale binary sensor (problem class, ON/OFF) on the job's stale topic", function () {
+      const s = settings({ staleHours: 24 });
+      assert.equal(s.staleMs, 24 * 3600_000);
+      const c = discoveryConfigs(s, job).find((x) => x.entity === "stale");
+      assert.equal(c.topic, "homeassistant/binary_sensor/highball_nas_a1b2c3d4e5f6a7b8_stale/config");
+      assert.equal(c.config.state_topic, "highball/nas/photos/stale");
+      assert.equal(c.config.device_class, "problem");
+      assert.deepEqual([c.config.payload_on, c.config.payload_off], ["ON", "OFF"]);
+      const b = new MqttBridge(s);
+      b.deploy([{ jobId: "j1", name: "Photos", engine: "rsync" }]);
+      const now = Date.now();
+      const first = b.update({ job: "Photos", jobId: "j1", runId: "r1", status: "success", finishedAt: now - 1000 });
+      assert.equal(first.find((m) => m.topic === "highball/nas/photos/stale").payload, "OFF");
+      assert.deepEqual(b.staleCheck(now), [], "nothing changed");
+      const later = b.staleCheck(now + 25 * 3600_000);
+      assert.deepEqual(later.map((m) => [m.topic, m.payload, m.retain]), [["highball/nas/photos/stale", "ON", true]]);
+      assert.deepEqual(b.staleCheck(now + 26 * 3600_000), [], "told once");
+    });
+
     it("sends retained JSON; a job with no node gets its button removed; discovery can be off", function () {
       const s = settings();
       const msgs = discoveryMessages(s, { ...job, runnable: false });
       assert.ok(msgs.every((m) => m.retain && m.qos === 1));
       assert.equal(JSON.parse(msgs[0].payload).unique_id, "highball_nas_a1b2c3d4e5f6a7b8_status");
       assert.equal(msgs[3].payload, "", "the button config is emptied");
-      assert.deepEqual(removalMessages(s, job).map((m) => m.payload), ["", "", "", ""]);
+      assert.deepEqual(removalMessages(s, job).map((m) => m.payload), ["", "", "", "", ""]);
       assert.deepEqual(discoveryMessages(settings({ discovery: false }), job), []);
     });
   });

@@ -84,7 +84,7 @@ describe(`MQTT channel with mosquitto (Node-RED ${helper.major})`, function () {
   });
 
   /** schedule-less job → rsync → notify (MQTT channel) → mqtt out; mqtt in on the run and Home Assistant topics → notify. */
-  function haFlow() {
+  function haFlow(notifyProps = {}) {
     return [
       { id: "tab", type: "tab", label: "t" },
       brokerNode(),
@@ -93,7 +93,7 @@ describe(`MQTT channel with mosquitto (Node-RED ${helper.major})`, function () {
       {
         id: "n1", z: "tab", type: "highball-notify", name: "home assistant", onSuccess: false, windowSeconds: 0,
         mqtt: true, mqttBase: "highball", mqttInstance: INSTANCE, mqttDiscovery: true, mqttPrefix: "homeassistant", outputs: 2,
-        wires: [["text"], ["mo"]],
+        ...notifyProps, wires: [["text"], ["mo"]],
       },
       { id: "mo", z: "tab", type: "mqtt out", name: "", topic: "", qos: "", retain: "", broker: "broker", wires: [] },
       mqttIn("runs", `highball/${INSTANCE}/+/run`, ["n1"]),
@@ -105,8 +105,8 @@ describe(`MQTT channel with mosquitto (Node-RED ${helper.major})`, function () {
     ];
   }
 
-  async function loadHa() {
-    await helper.load([backupJob, rsyncRun, notifyNode, mqttNodes], haFlow());
+  async function loadHa(notifyProps) {
+    await helper.load([backupJob, rsyncRun, notifyNode, mqttNodes], haFlow(notifyProps));
     const s = await sub(["homeassistant/#", "highball/#"]);
     // Discovery goes out when the flows start and again when the mqtt out node connects.
     await s.until(`homeassistant/sensor/${DEVICE}_status/config`, (m) => m.payload !== "", "the status sensor's discovery");
@@ -139,6 +139,42 @@ describe(`MQTT channel with mosquitto (Node-RED ${helper.major})`, function () {
     const retained = await late.until(`homeassistant/sensor/${DEVICE}_status/config`, (m) => m.retain);
     assert.equal(JSON.parse(retained.payload).unique_id, `${DEVICE}_status`);
     assert.equal((await late.until(`highball/${INSTANCE}/availability`, (m) => m.retain)).payload, "online");
+  });
+
+  it("a Stale binary sensor per job: ON with no success within the notify node's stale limit, OFF after a success, ON again as time passes", async function () {
+    const staleHours = 3 / 3600; // 3 s
+    const s = await loadHa({ staleHours });
+    const config = JSON.parse((await s.until(`homeassistant/binary_sensor/${DEVICE}_stale/config`, (m) => m.payload !== "", "the Stale sensor's discovery")).payload);
+    assert.equal(config.name, "Stale");
+    assert.equal(config.unique_id, `${DEVICE}_stale`);
+    assert.equal(config.state_topic, `highball/${INSTANCE}/${JOB}/stale`);
+    assert.equal(config.device_class, "problem");
+    assert.deepEqual([config.payload_on, config.payload_off], ["ON", "OFF"]);
+    assert.deepEqual(config.device.identifiers, [DEVICE]);
+    const stale = `highball/${INSTANCE}/${JOB}/stale`;
+    // Never backed up: stale.
+    assert.equal((await s.until(stale, (m) => m.retain || m.payload)).payload, "ON");
+    const done = next(helper, "result");
+    helper.getNode("j1").receive({});
+    const r = await done;
+    assert.equal(r.payload.status, "success", r.payload.error);
+    const off = await s.until(stale, (m) => m.payload === "OFF", "Stale OFF after the success");
+    // No run for longer than the limit: ON again, with no event but the clock.
+    const t0 = Date.now();
+    await s.until(stale, (m) => m.payload === "ON" && s.got.indexOf(m) > s.got.indexOf(off), "Stale ON again");
+    assert.ok(Date.now() - r.payload.finishedAt >= 2900, `turned stale ${Date.now() - r.payload.finishedAt} ms after the success`);
+    assert.ok(Date.now() - t0 < 15000);
+    // Retained for Home Assistant starting later.
+    const late = await sub([stale]);
+    assert.equal((await late.until(stale, (m) => m.retain)).payload, "ON");
+  });
+
+  it("without a stale limit there is no Stale sensor (its config is removed)", async function () {
+    const s = await loadHa();
+    await s.until(`homeassistant/binary_sensor/${DEVICE}_stale/config`, (m) => m.payload === "", "the Stale sensor's removal");
+    // (A retained value an earlier test left on the broker may be told; this node publishes none.)
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(s.got.filter((m) => m.topic === `highball/${INSTANCE}/${JOB}/stale` && !m.retain).length, 0);
   });
 
   it("keeps the state of a real rsync run retained, and runs the job when its run topic is published", async function () {
