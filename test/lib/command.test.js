@@ -6,8 +6,10 @@ const os = require("node:os");
 const path = require("node:path");
 const { runCommand, startCommand } = require("../../dist/lib/runs/command");
 
+/** Running (a zombie waiting for a PID 1 that does not reap is not running). */
 function alive(pid) {
-  try { process.kill(pid, 0); return true; } catch { return false; }
+  try { process.kill(pid, 0); } catch { return false; }
+  try { return fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1][0] !== "Z"; } catch { return false; }
 }
 
 async function until(cond, ms = 10000) {
