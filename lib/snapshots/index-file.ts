@@ -63,27 +63,41 @@ function check(b: Buffer): number {
   return createHash("sha1").update(b).digest().readUInt32LE(0);
 }
 
-function encode(e: IndexEntry): Buffer {
-  const name = Buffer.from(e.name, "utf8");
+/**
+ * Writes `e` at `f.used` of the folder's buffer (grown when short): one buffer a folder, not
+ * one small Buffer an entry, so a million entries leave little garbage behind.
+ */
+function encodeInto(f: Frame, e: IndexEntry): void {
+  const nameLen = Math.min(Buffer.byteLength(e.name, "utf8"), 0xffff);
   const code = TYPES.indexOf(e.type);
-  const type = code < 0 ? Buffer.from(e.type.slice(0, 255), "utf8") : null;
-  const perms = e.permissions !== null ? Buffer.from(e.permissions.slice(0, 255), "utf8") : null;
-  const n = 1 + 2 + name.length + (type ? 1 + type.length : 0) + (e.size !== null ? 8 : 0) + (e.mtime !== null ? 8 : 0) + (e.mode !== null ? 4 : 0) + (perms ? 1 + perms.length : 0);
-  const b = Buffer.allocUnsafe(n);
+  const type = code < 0 ? e.type.slice(0, 255) : null;
+  const typeLen = type === null ? 0 : Math.min(Buffer.byteLength(type, "utf8"), 255);
+  const perms = e.permissions !== null ? e.permissions.slice(0, 255) : null;
+  const permsLen = perms === null ? 0 : Math.min(Buffer.byteLength(perms, "utf8"), 255);
+  const n = 1 + 2 + nameLen + (type !== null ? 1 + typeLen : 0) + (e.size !== null ? 8 : 0) + (e.mtime !== null ? 8 : 0) + (e.mode !== null ? 4 : 0) + (perms !== null ? 1 + permsLen : 0);
+  if (f.used + n > f.buf.length) {
+    const bigger = Buffer.allocUnsafe(Math.max(f.buf.length * 2, f.used + n));
+    f.buf.copy(bigger, 0, 0, f.used);
+    f.buf = bigger;
+  }
+  const b = f.buf;
   let flags = (code < 0 ? 3 : code) << 4;
   if (e.size !== null) flags |= 1;
   if (e.mtime !== null) flags |= 2;
   if (e.mode !== null) flags |= 4;
-  if (perms) flags |= 8;
-  let o = b.writeUInt8(flags, 0);
-  o = b.writeUInt16LE(Math.min(name.length, 0xffff), o);
-  o += name.copy(b, o, 0, 0xffff);
-  if (type) { o = b.writeUInt8(type.length, o); o += type.copy(b, o); }
+  if (perms !== null) flags |= 8;
+  // Lengths are those written: a cut never splits a character, so it may write fewer bytes.
+  let o = b.writeUInt8(flags, f.used);
+  const named = b.write(e.name, o + 2, nameLen, "utf8");
+  b.writeUInt16LE(named, o);
+  o += 2 + named;
+  if (type !== null) { const l = b.write(type, o + 1, typeLen, "utf8"); b.writeUInt8(l, o); o += 1 + l; }
   if (e.size !== null) o = b.writeDoubleLE(e.size, o);
   if (e.mtime !== null) o = b.writeDoubleLE(e.mtime, o);
   if (e.mode !== null) o = b.writeUInt32LE(e.mode >>> 0, o);
-  if (perms) { o = b.writeUInt8(perms.length, o); perms.copy(b, o); }
-  return b;
+  if (perms !== null) { const l = b.write(perms, o + 1, permsLen, "utf8"); b.writeUInt8(l, o); o += 1 + l; }
+  f.used = o;
+  f.count++;
 }
 
 function decode(b: Buffer, count: number): IndexEntry[] {
@@ -111,7 +125,8 @@ function decode(b: Buffer, count: number): IndexEntry[] {
   return out;
 }
 
-interface Frame { path: string; parts: Buffer[]; count: number; bytes: number }
+interface Frame { path: string; buf: Buffer; used: number; count: number }
+const FRAME_START = 16 * 1024;
 interface Folder { chunks: number[]; total: number }
 
 /**
@@ -160,13 +175,10 @@ export class IndexWriter {
     }
     let top = this.stack[this.stack.length - 1];
     if (!top || top.path !== parent) {
-      top = { path: parent, parts: [], count: 0, bytes: 0 };
+      top = { path: parent, buf: Buffer.allocUnsafe(FRAME_START), used: 0, count: 0 };
       this.stack.push(top);
     }
-    const b = encode(e);
-    top.parts.push(b);
-    top.count++;
-    top.bytes += b.length;
+    encodeInto(top, e);
     this.entries++;
     if (!this.folders.has(parent)) this.folders.set(parent, { chunks: [], total: 0 });
     this.folders.get(parent)!.total++;
@@ -176,15 +188,16 @@ export class IndexWriter {
 
   private flush(f: Frame): void {
     if (!f.count) return;
-    const b = Buffer.concat(f.parts, f.bytes);
+    // The chunk keeps these bytes; the folder, if it goes on, gets a new buffer.
+    const b = f.buf.subarray(0, f.used);
     this.folders.get(f.path)!.chunks.push(this.chunks.length / 4);
     this.chunks.push(this.pos, b.length, f.count, check(b));
     this.pos += b.length;
     this.out.push(b);
     this.outBytes += b.length;
-    f.parts = [];
+    f.buf = Buffer.allocUnsafe(Math.min(f.buf.length, 64 * 1024));
+    f.used = 0;
     f.count = 0;
-    f.bytes = 0;
   }
 
   async drain(): Promise<void> {
