@@ -123,9 +123,10 @@ export function knownRepositoryStats(): ReadonlyMap<string, { size: number | nul
 
 /**
  * The repository's size on disk (`stats --mode raw-data`), its snapshot count and, per snapshot,
- * its files and size: from the snapshot's own summary where restic stores one (0.17 and later),
- * else from `stats <id>` for the newest `perSnapshot` snapshots only, so the cost stays bounded
- * however many snapshots there are (the others say null).
+ * its files and size as `restic stats <id>` counts them (restore size; folders count as files),
+ * the same on every restic version (a newer restic's snapshot summary counts differently), for
+ * the newest `perSnapshot` snapshots only, so the cost stays bounded however many snapshots
+ * there are (the others say null).
  */
 export async function repositoryStats(profile: EffectiveProfile, perSnapshot = 20): Promise<RepositoryStats> {
   const p = await ready(profile);
@@ -134,14 +135,12 @@ export async function repositoryStats(profile: EffectiveProfile, perSnapshot = 2
   const size = (parseJson(raw.stdout) as { total_size?: unknown } | null)?.total_size;
   const list = await restic(p, "snapshots", ["--json", "--no-lock"]);
   if (list.code !== 0) throw failed(list, p.name, "list the snapshots");
-  type Snap = { id: string; short_id?: string; time: string; paths?: string[]; summary?: { total_files_processed?: number; total_bytes_processed?: number } };
+  type Snap = { id: string; short_id?: string; time: string; paths?: string[] };
   const snaps = ((parseJson(list.stdout) as Snap[] | null) ?? []).slice().sort((a, b) => (a.time < b.time ? 1 : -1));
   const out: SnapshotStats[] = snaps.map((s) => ({
-    id: s.id, shortId: s.short_id ?? s.id.slice(0, 8), time: s.time, paths: s.paths ?? [],
-    files: s.summary?.total_files_processed ?? null, size: s.summary?.total_bytes_processed ?? null,
+    id: s.id, shortId: s.short_id ?? s.id.slice(0, 8), time: s.time, paths: s.paths ?? [], files: null, size: null,
   }));
   for (const s of out.slice(0, Math.max(0, perSnapshot))) {
-    if (s.files !== null && s.size !== null) continue;
     const r = await restic(p, "stats", ["--json", "--no-lock", s.id]);
     const j = r.code === 0 ? (parseJson(r.stdout) as { total_size?: number; total_file_count?: number } | null) : null;
     if (j) { s.files = j.total_file_count ?? null; s.size = j.total_size ?? null; }
