@@ -5,7 +5,7 @@
  * the editor), so both sides judge a job by one schema and one set of rules. No Node.js here:
  * this module also runs in the browser (scripts/build.js bundles it as a resource).
  */
-import { HOST_PATTERN, USER_PATTERN, MODULE_PATTERN, type Job } from "./schema";
+import { HOST_PATTERN, USER_PATTERN, MODULE_PATTERN, HOOK_WHEN, type Job } from "./schema";
 import { checkRsyncArg } from "../engines/rsync-options";
 
 /** An ajv error, as ajv (and its standalone code) reports it. */
@@ -41,7 +41,7 @@ function schemaIssue(e: SchemaError): Issue {
     }
     case "type": {
       const type = String(e.params.type);
-      return { field: where, code: type === "integer" ? "wholeNumber" : "type", params: { type }, text: `${label} must be ${type === "integer" ? "a whole number" : `a ${type}`}` };
+      return { field: where, code: type === "integer" ? "wholeNumber" : "type", params: { type }, text: `${label} must be ${type === "integer" ? "a whole number" : /^hooks\.\w+\.\d+\.run$/.test(where) ? "an argument array such as [\"systemctl\", \"stop\", \"db\"] (a shell string is not run; write [\"sh\", \"-c\", \"...\"] knowingly)" : type === "array" || type === "object" ? `an ${type}` : `a ${type}`}` };
     }
     case "additionalProperties": {
       const name = String(e.params.additionalProperty);
@@ -109,6 +109,15 @@ export function jobIssues(input: unknown, check: SchemaCheck, options: IssueOpti
       const why = checkRsyncArg(a);
       if (why) issues.push({ field: "rsync.args", code: "rsyncArg", params: { value: a }, text: why });
     }
+  }
+  for (const when of HOOK_WHEN) {
+    (job.hooks?.[when] ?? []).forEach((h, i) => {
+      const field = `hooks.${when}.${i}`;
+      const cmd = h.run[0] ?? "";
+      if (!cmd.trim()) issues.push({ field, code: "hookEmpty", params: {}, text: `hooks.${when}[${i}] has an empty command: its first word is the program to run` });
+      if (h.run.some((a) => a.includes("\0") || /[\r\n]/.test(a))) issues.push({ field, code: "controlChar", params: {}, text: `hooks.${when}[${i}] contains a control character` });
+      if (h.on === "source" && (src.type ?? "local") !== "ssh") issues.push({ field, code: "hookSource", params: {}, text: `hooks.${when}[${i}] runs on the source host, but the source is local: set on to local, or make the source ssh` });
+    });
   }
   if (job.engine === "restic" && !job.profile && options.needsProfile !== false) issues.push({ field: "profile", code: "profileRequired", params: {}, text: "profile is required for a restic job" });
   return issues;

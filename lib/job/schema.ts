@@ -20,6 +20,20 @@ const pathEntry = {
   },
 } as const;
 
+/** One hook: an argument array (never a shell string), where it runs, its limit, and what its failure means. */
+const hook = {
+  type: "object",
+  additionalProperties: false,
+  required: ["run"],
+  properties: {
+    run: { type: "array", minItems: 1, maxItems: 200, items: { type: "string", maxLength: 4096 } },
+    on: { enum: ["local", "source"] },
+    timeoutSeconds: { type: "integer", minimum: 0, maximum: 7 * 24 * 3600 },
+    onError: { enum: ["fail", "ignore"] },
+  },
+} as const;
+const hookList = { type: "array", items: hook, maxItems: 20 } as const;
+
 export const jobSchema = {
   $id: "https://highball.dev/schemas/job.json",
   type: "object",
@@ -82,6 +96,11 @@ export const jobSchema = {
     },
     resources: { type: "array", items: { type: "string", maxLength: 200 }, maxItems: 50 },
     timeoutSeconds: { type: "integer", minimum: 0, maximum: 7 * 24 * 3600 },
+    hooks: {
+      type: "object",
+      additionalProperties: false,
+      properties: { before: hookList, success: hookList, failure: hookList, finally: hookList },
+    },
   },
 } as const;
 
@@ -125,4 +144,18 @@ export interface Job {
   restic?: { command?: string; args?: string[]; tags?: string[]; copyTo?: string };
   resources?: string[];
   timeoutSeconds?: number;
+  hooks?: JobHooks;
 }
+
+export type HookWhen = "before" | "success" | "failure" | "finally";
+export const HOOK_WHEN: readonly HookWhen[] = ["before", "success", "failure", "finally"];
+
+/** A command run before or after the backup (SPEC "Hooks"). */
+export interface Hook {
+  run: string[];
+  on?: "local" | "source";
+  timeoutSeconds?: number;
+  onError?: "fail" | "ignore";
+}
+
+export type JobHooks = Partial<Record<HookWhen, Hook[]>>;

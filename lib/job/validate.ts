@@ -38,7 +38,7 @@ export function jobKey(job: Pick<Job, "id" | "name">): string {
   return job.id || job.name;
 }
 
-const DESCRIPTOR = ["name", "engine", "enabled", "source", "destination", "profile", "rsync", "restic", "resources", "timeoutSeconds"] as const;
+const DESCRIPTOR = ["name", "engine", "enabled", "source", "destination", "profile", "rsync", "restic", "resources", "timeoutSeconds", "hooks"] as const;
 
 /** The job as SPEC's descriptor, from a backup-job node's properties (nothing of Node-RED's). */
 export function descriptorOf(props: Record<string, unknown>, id: string): Job {

@@ -15,6 +15,9 @@ import { Spawner } from "./spawner";
 import type { RunRecord, RunningEntry, Retention } from "./types";
 import { resolveProfile, type ProfileDef } from "../profile/resolve";
 import type { FailedStart } from "./failure";
+import { runHook, hookName, type HookRan } from "./hooks";
+import type { StartedCommand } from "./command";
+import type { Hook, HookWhen } from "../job/schema";
 import { DISK_FULL, MIN_FREE_BYTES, diskFullError, freeBytes, productFullSentence } from "./diskfull";
 
 export interface Step { plan: ProcessPlan; parser: OutputParser }
@@ -77,6 +80,8 @@ export class ActiveRun extends EventEmitter {
   readonly saved: Promise<void>;
   private settleSaved: (written: Promise<void>) => void = () => undefined;
   private proc: Spawned | null = null;
+  /** The hook running now, so cancel and the run's timeout stop it too. */
+  private hookProc: StartedCommand | null = null;
   private stopReason: string | null = null;
   private timedOut = false;
   private lastProgress = 0;
@@ -125,6 +130,9 @@ export class ActiveRun extends EventEmitter {
   }
 
   private kill(): void {
+    this.hookProc?.kill("SIGTERM");
+    const hook = this.hookProc;
+    if (hook) setTimeout(() => hook.kill("SIGKILL"), KILL_GRACE_MS).unref();
     const proc = this.proc;
     if (!proc) return;
     proc.kill("SIGTERM");
@@ -165,8 +173,33 @@ export class ActiveRun extends EventEmitter {
       status = "failed";
       errors.push(productFullSentence(engine.home, "a run needs room there for its log and its history record, so the tool was not started"));
     }
+    // Hooks come from the deployed backup-job node of this job only: a message cannot bring commands to run.
+    const hooks = this.engine.jobs.get(req.key)?.job.hooks ?? {};
+    const ran: HookRan[] = [];
+    const env: Record<string, string> = { HIGHBALL_JOB: req.job.name, HIGHBALL_RUN_ID: this.runId, HIGHBALL_ENGINE: req.job.engine };
+    const hook = async (when: HookWhen, h: Hook, e: Record<string, string>) => {
+      const o = await runHook(when, h, req.job, e, engine.knownHostsFile, (l) => log.write(l), (c) => {
+        this.hookProc = c;
+        // Cancelled while it started: before hooks stop at once; after hooks are the clean-up and run to their end.
+        if (c && when === "before" && this.stopReason) c.kill();
+      });
+      ran.push(o.ran);
+      return o;
+    };
+    let skip = false;
+    if (req.failure === undefined && !full) {
+      for (const h of hooks.before ?? []) {
+        const o = await hook("before", h, env);
+        if (this.stopReason) { skip = true; break; }
+        if (o.ok || h.onError === "ignore") continue;
+        status = "failed";
+        errors.push(`the before hook ${hookName(h)} failed (${o.why}); the backup did not run`);
+        skip = true;
+        break;
+      }
+    }
     try {
-      for (let i = 0; i < req.steps.length && !this.stopReason && !full; i++) {
+      for (let i = 0; i < req.steps.length && !this.stopReason && !full && !skip; i++) {
         let step = req.steps[i]!;
         for (let attempt = 1; ; attempt++) {
           const outcome = await this.runStep(step, log);
@@ -202,6 +235,18 @@ export class ActiveRun extends EventEmitter {
       status = "failed";
       errors.unshift(disk);
     }
+    // After the run: success or failure hooks, then finally; they see the outcome, and only a
+    // failing success hook changes it (to a warning).
+    const after = { ...env, HIGHBALL_STATUS: status, HIGHBALL_ERROR: errors.length ? log.mask(errors.join("; ")) : "", HIGHBALL_SNAPSHOT_ID: stats.snapshotId ?? "" };
+    const ok = status === "success" || status === "warning";
+    for (const h of (ok ? hooks.success : hooks.failure) ?? []) {
+      const o = await hook(ok ? "success" : "failure", h, after);
+      if (!o.ok && ok && h.onError !== "ignore") {
+        if (status === "success") status = "warning";
+        errors.push(`the success hook ${hookName(h)} failed (${o.why})`);
+      }
+    }
+    for (const h of hooks.finally ?? []) await hook("finally", h, after);
     const finishedAt = Date.now();
     const record: RunRecord = {
       job: req.job.name,
@@ -221,6 +266,7 @@ export class ActiveRun extends EventEmitter {
       nodeId: req.nodeId,
       details: details.length === 1 ? details[0] : details.length ? { steps: details } : undefined,
       logDays: req.logDays,
+      ...(ran.length ? { hooks: ran } : {}),
     };
     log.write(`# finished ${new Date(finishedAt).toISOString()}: ${status}${this.exitCode !== null ? ` (exit ${this.exitCode})` : ""}${record.error ? `: ${record.error}` : ""}`);
     await log.close();

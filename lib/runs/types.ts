@@ -27,6 +27,8 @@ export interface RunRecord extends RunResult {
   logFile: string;
   nodeId?: string;
   details?: Record<string, unknown>;
+  /** The hooks that ran, in order (msg.run.hooks). */
+  hooks?: Array<{ when: string; run: string[]; exitCode: number | null; durationMs: number; on?: string; error?: string }>;
   /** Days the log is kept (a profile's prune-logs-after); failed runs use the failed-log retention. */
   logDays?: number;
 }

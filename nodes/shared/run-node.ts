@@ -101,6 +101,7 @@ export function runNode(RED: NodeAPI, node: Node, spec: RunNodeSpec): void {
         log: `highball/runs/${record.runId}/log`,
         logTail: spec.logTail && record.logFile ? await resultTail(join(engine.history.logsDir, record.logFile), spec.logTail) : [],
         details: record.details,
+        hooks: record.hooks ?? [],
       };
       node.status(resultStatus(record));
       send([m, null]);
