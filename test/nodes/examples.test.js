@@ -85,7 +85,7 @@ describe(`examples (Node-RED ${helper.major})`, function () {
   });
 
   it("ship the required examples, and together use every node type of the package", function () {
-    for (const f of ["rsync-local.json", "rsync-nas-nightly.json", "restic-profiles.json", "triggers-mqtt-http.json", "home-assistant-mqtt.json", "dashboard.json", "monitoring.json"]) {
+    for (const f of ["rsync-local.json", "rsync-nas-nightly.json", "restic-profiles.json", "triggers-mqtt-http.json", "home-assistant-mqtt.json", "dashboard.json", "monitoring.json", "hooks.json"]) {
       assert.ok(files.includes(f), `examples/${f}`);
     }
     const used = new Set(files.flatMap((f) => read(f).map((n) => n.type)));
