@@ -138,8 +138,15 @@ interface Folder { chunks: number[]; total: number }
 export class IndexWriter {
   private fh: FileHandle | null = null;
   private pos = HEADER;
-  private out: Buffer[] = [];
+  /**
+   * Bytes of finished chunks not written yet, and a second buffer to fill while they are: the
+   * writer reuses its buffers (these two and the open folders'), so a million entries allocate
+   * almost no Buffers (garbage Buffers wait for a major GC, and showed as ~60 MB of RSS).
+   */
+  private out = Buffer.allocUnsafe(1024 * 1024);
   private outBytes = 0;
+  private other = Buffer.allocUnsafe(1024 * 1024);
+  private readonly spare: Buffer[] = [];
   private readonly stack: Frame[] = [];
   private readonly folders = new Map<string, Folder>([["/", { chunks: [], total: 0 }]]);
   /** Per chunk: offset, length, entries, check. */
@@ -172,10 +179,11 @@ export class IndexWriter {
       if (top.path === parent || parent.startsWith(top.path === "/" ? "/" : `${top.path}/`)) break;
       this.flush(top);
       this.stack.pop();
+      if (this.spare.length < 64) this.spare.push(top.buf);
     }
     let top = this.stack[this.stack.length - 1];
     if (!top || top.path !== parent) {
-      top = { path: parent, buf: Buffer.allocUnsafe(FRAME_START), used: 0, count: 0 };
+      top = { path: parent, buf: this.spare.pop() ?? Buffer.allocUnsafe(FRAME_START), used: 0, count: 0 };
       this.stack.push(top);
     }
     encodeInto(top, e);
@@ -188,25 +196,29 @@ export class IndexWriter {
 
   private flush(f: Frame): void {
     if (!f.count) return;
-    // The chunk keeps these bytes; the folder, if it goes on, gets a new buffer.
     const b = f.buf.subarray(0, f.used);
     this.folders.get(f.path)!.chunks.push(this.chunks.length / 4);
     this.chunks.push(this.pos, b.length, f.count, check(b));
     this.pos += b.length;
-    this.out.push(b);
-    this.outBytes += b.length;
-    f.buf = Buffer.allocUnsafe(Math.min(f.buf.length, 64 * 1024));
+    if (this.outBytes + b.length > this.out.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(this.out.length * 2, this.outBytes + b.length));
+      this.out.copy(bigger, 0, 0, this.outBytes);
+      this.out = bigger;
+    }
+    this.outBytes += b.copy(this.out, this.outBytes);
     f.used = 0;
     f.count = 0;
   }
 
   async drain(): Promise<void> {
     if (!this.outBytes || !this.fh) return;
-    const b = Buffer.concat(this.out, this.outBytes);
-    const at = this.pos - this.outBytes;
-    this.out = [];
+    const b = this.out;
+    const n = this.outBytes;
+    const at = this.pos - n;
+    this.out = this.other;
+    this.other = b;
     this.outBytes = 0;
-    await this.fh.write(b, 0, b.length, at);
+    await this.fh.write(b, 0, n, at);
   }
 
   /** Writes the tables and the footer, and closes the file. */
