@@ -123,6 +123,14 @@ function routes(RED: AdminRED, app: Express, { read, write }: Guards): void {
     if (!record) return fail(res, 404, "no run with that id");
     if (!record.logFile) return fail(res, 410, "the log of that run has been removed by the retention settings");
     const file = join(e.history.logsDir, record.logFile);
+    // The whole log as a file (the Backups tab's download): streamed, never read into memory.
+    if (req.query.download !== undefined) {
+      res.setHeader("Content-Disposition", `attachment; filename="${record.logFile.replace(/[^A-Za-z0-9._-]/g, "_")}"`);
+      res.setHeader("X-Content-Type-Options", "nosniff");
+      res.type("text/plain; charset=utf-8");
+      res.sendFile(record.logFile, { root: e.history.logsDir }, (err) => { if (err && !res.headersSent) fail(res, 410, "the log of that run is gone"); });
+      return;
+    }
     try {
       if (typeof req.query.q === "string") {
         res.json(await searchLines(file, req.query.q.slice(0, 500), int(req.query.limit, 1000, 1, 10000)));
