@@ -6,7 +6,7 @@
  * files (lstat), reading restic's output as a stream and keeping one page only, so memory stays
  * bounded however many files the restore holds.
  */
-import { lstat } from "node:fs/promises";
+import { lstatSync } from "node:fs";
 import type { EffectiveProfile } from "../profile/resolve";
 import { profileToRestic, withPassword } from "../profile/restic";
 import { checkRestoreTarget, type RestoreBounds } from "../snapshots/roots";
@@ -44,7 +44,9 @@ export async function restoreFiles(profile: EffectiveProfile, req: RestoreFilesR
   const dest = (path: string) => (inPlace ? path : `${target === "/" ? "" : target}${path}`);
   // What a restore may not write to, a listing does not look at either (issue 19's restoreRoots).
   if (req.bounds) checkRestoreTarget(req.bounds, inPlace ? "original" : target, paths.map(dest));
-  const exists = (p: string) => lstat(p).then(() => true, () => false);
+  // Synchronous on purpose: a callback that returns a promise for every entry lost entries of
+  // restic's listing (seen with 130 files: 60 came through); one lstat is a few microseconds.
+  const exists = (p: string) => { try { lstatSync(p); return true; } catch { return false; } };
 
   let p: EffectiveProfile;
   try {
@@ -62,7 +64,7 @@ export async function restoreFiles(profile: EffectiveProfile, req: RestoreFilesR
   let seen = false;
   const proc = startRestic(plan, { timeoutMs: TIMEOUT_MS });
   try {
-    await readNdjson(proc.stdout, async (o) => {
+    await readNdjson(proc.stdout, (o) => {
       const kind = typeof o.message_type === "string" ? o.message_type : typeof o.struct_type === "string" ? o.struct_type : null;
       if (kind === "snapshot") { seen = true; return; }
       if (kind !== "node" || typeof o.path !== "string") return;
@@ -72,7 +74,7 @@ export async function restoreFiles(profile: EffectiveProfile, req: RestoreFilesR
       const size = type === "file" && typeof o.size === "number" ? o.size : null;
       const to = dest(path);
       // Folders are merged into, never overwritten: only what is not a folder counts as existing.
-      const there = type !== "dir" && await exists(to);
+      const there = type !== "dir" && exists(to);
       if (there) out.existing++;
       if (existingOnly && !there) return;
       const n = out.total++;

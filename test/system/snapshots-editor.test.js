@@ -96,6 +96,12 @@ for (const major of [4, 5]) {
     });
 
     const shot = (name) => page.screenshot({ path: path.join(artifacts, `snapshots-${major}-${name}.png`) });
+    // A real restore asks first (what goes where), then starts.
+    const restoreNow = async () => {
+      await page.locator(".highball-snap-restore-run").click();
+      await page.locator(".highball-snap-confirm").waitFor({ state: "visible", timeout: 10000 });
+      await page.locator(".highball-snap-confirm-ok").click();
+    };
     const entry = (name) => page.locator(".highball-snap-entry").filter({ has: page.locator(".highball-snap-entry-name", { hasText: name }) });
     const download = async (click) => {
       const [dl] = await Promise.all([page.waitForEvent("download", { timeout: 30000 }), click()]);
@@ -195,7 +201,7 @@ for (const major of [4, 5]) {
       await entry("readme.txt").locator(".highball-snap-select").check();
       assert.match(await page.locator(".highball-snap-chosen").textContent(), /1 chosen: .*readme\.txt/);
       // In place, without overwrite: readme.txt exists there, so the restore is refused.
-      await page.locator(".highball-snap-restore-run").click();
+      await restoreNow();
       await page.locator(".highball-snap-refused").waitFor({ state: "visible", timeout: 20000 });
       assert.match(await page.locator(".highball-snap-refused").textContent(), /^Restore refused: 1 file exists already at the original place; tick overwrite/);
       assert.equal(fs.readFileSync(path.join(src, "readme.txt"), "utf8"), "Holiday photos, version two, with a longer text.\n");
@@ -208,12 +214,12 @@ for (const major of [4, 5]) {
       const busy = util.tmpDir("busy-target");
       fs.writeFileSync(path.join(busy, "mine.txt"), "mine\n");
       await page.locator(".highball-snap-target").fill(busy);
-      await page.locator(".highball-snap-restore-run").click();
+      await restoreNow();
       await page.waitForFunction(() => /target folder is not empty/.test((document.querySelector(".highball-snap-refused") || {}).textContent || ""), null, { timeout: 20000 });
       // Into a new folder: restored.
       const target = path.join(util.tmpDir("target"), "restored");
       await page.locator(".highball-snap-target").fill(target);
-      await page.locator(".highball-snap-restore-run").click();
+      await restoreNow();
       await page.waitForFunction(() => /^Restored 1 files/.test((document.querySelector(".highball-snap-restore-summary") || {}).textContent || ""), null, { timeout: 30000 });
       assert.equal(fs.readFileSync(path.join(target, src, "readme.txt"), "utf8"), "Holiday photos, version one.\n");
       assert.deepEqual(fs.readdirSync(busy), ["mine.txt"]);
