@@ -11,6 +11,7 @@ import type { Step } from "../../lib/runs/engine";
 import { jobResources } from "../../lib/conflict/resources";
 import { engineOf, message } from "../shared/runtime";
 import { runNode, type RunMsg } from "../shared/run-node";
+import { AuthorityError, checkMessageResticCommand, checkMessageResticArg } from "../../lib/job/authority";
 import { indexBackups } from "../../lib/http/snapshot-routes";
 
 interface ResticRunDef extends NodeDef {
@@ -21,6 +22,8 @@ interface ResticRunDef extends NodeDef {
   readDataSubset?: string;
   copyTo?: string;
   logTail?: number | string;
+  acceptJobs?: boolean;
+  allowDeletes?: boolean;
 }
 
 type OneShot = RunMsg & { command?: unknown; args?: unknown };
@@ -63,14 +66,17 @@ export = function (RED: NodeAPI) {
     runNode(RED, node, {
       logTail: Math.max(0, Math.min(Number(def.logTail ?? 20) || 0, 200)),
       configError,
+      engine: "restic",
+      acceptJobs: def.acceptJobs === true,
+      allowDeletes: def.allowDeletes === true,
       own: () => {
         const name = def.name || (def.profile ? engine.profileName(def.profile) : null) || "restic";
         return { key: name, name, engine: "restic", command: def.command?.trim() || "backup" };
       },
-      async prepare(msg) {
+      async prepare(msg, auth) {
         const m = msg as OneShot;
         const own = def.profile ? engine.profileName(def.profile) : null;
-        const raw: Job = m.job ?? { name: def.name || own || "restic", engine: "restic", profile: def.profile || undefined };
+        const raw: Job = auth.job ?? { name: def.name || own || "restic", engine: "restic", profile: def.profile || undefined };
         const job = validateJob({ ...raw, profile: raw.profile || def.profile || undefined });
         if (job.engine !== "restic") throw new Error(`job "${job.name}" uses the ${job.engine} engine; wire it to an rsync node`);
         if (job.enabled === false) { node.status({ fill: "grey", shape: "ring", text: "disabled: skipped" }); return null; }
@@ -82,6 +88,9 @@ export = function (RED: NodeAPI) {
         if (m.command !== undefined) {
           if (typeof m.command !== "string" || !/^[a-z][a-z0-9-]*$/.test(m.command)) throw new Error("msg.command must be a restic command such as \"snapshots\"");
           if (m.args !== undefined && !(Array.isArray(m.args) && m.args.every((a) => typeof a === "string"))) throw new Error("msg.args must be an array of strings");
+          // A one-shot command comes from a message: the same allow-list as a job from one.
+          const why = checkMessageResticCommand(m.command, def.allowDeletes === true) ?? ((m.args as string[] | undefined) ?? []).map(checkMessageResticArg).find((x) => x !== null);
+          if (why) throw new AuthorityError(why);
           argv = [m.command, ...((m.args as string[] | undefined) ?? [])];
         } else if (def.command && def.command.trim()) {
           argv = [def.command.trim(), ...nodeArgs];
@@ -95,7 +104,7 @@ export = function (RED: NodeAPI) {
         const fresh = (retryLockMs?: number): Step => { const s = resticStep(job, eff, version, { ...opts, retryLockMs }); return { plan: s.plan, parser: s.parser }; };
 
         return {
-          job, key: jobKey(job), command: first.command, steps: [{ plan: first.plan, parser: first.parser }], tool: `restic ${version.version}`,
+          job, key: auth.id ?? jobKey(job), command: first.command, steps: [{ plan: first.plan, parser: first.parser }], tool: `restic ${version.version}`,
           resources: jobResources(job, { repository: eff.options.repository }), logDays: eff.options["prune-logs-after"],
           // Locks: a stale lock (old, on this host, its process gone) is removed with `restic
           // unlock`; a live one is waited for with backoff, within the profile's wait-for-lock.

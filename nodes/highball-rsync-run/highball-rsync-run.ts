@@ -12,6 +12,8 @@ interface RsyncRunDef extends NodeDef {
   args?: string;
   bwlimit?: string;
   logTail?: number | string;
+  acceptJobs?: boolean;
+  allowDeletes?: boolean;
 }
 type Creds = { rsyncdPassword: string };
 
@@ -38,21 +40,29 @@ export = function (RED: NodeAPI) {
     runNode(RED, node, {
       logTail: Math.max(0, Math.min(Number(def.logTail ?? 20) || 0, 200)),
       configError,
+      engine: "rsync",
+      acceptJobs: def.acceptJobs === true,
+      allowDeletes: def.allowDeletes === true,
+      ownJob: configured,
       own: () => {
         const name = (typeof configured?.name === "string" && configured.name) || def.name || "rsync";
         return { key: (typeof configured?.id === "string" && configured.id) || (configured?.name ? name : node.id), name, engine: "rsync", command: "sync" };
       },
-      async prepare(m) {
-        const raw = m.job ?? configured;
+      async prepare(_m, auth) {
+        const raw = auth.job ?? configured;
         if (!raw) throw new Error("no job to run: send msg.job (for example from a backup-job node) or set the node's job");
         const job = validateJob(raw);
         if (job.engine !== "rsync") throw new Error(`job "${job.name}" uses the ${job.engine} engine; wire it to a restic node`);
         if (job.enabled === false) { node.status({ fill: "grey", shape: "ring", text: "disabled: skipped" }); return null; }
-        const key = jobKey(job);
+        const key = auth.id ?? jobKey(job);
+        // Credentials go only where the flow configured them: a deployed job's own, the node's
+        // for the flow's jobs and its own; a job from a message gets none.
+        const rsyncdPassword = auth.origin === "message" ? undefined
+          : (auth.origin === "deployed" ? engine.secretsFor(key).rsyncdPassword : undefined) ?? node.credentials?.rsyncdPassword ?? undefined;
         const steps = rsyncSteps(job, {
           knownHostsFile: engine.knownHostsFile,
           knownHosts: job.source?.type === "ssh" && job.destination?.type === "ssh" ? readKnownHosts(engine.knownHostsFile) : undefined,
-          rsyncdPassword: engine.secretsFor(key).rsyncdPassword ?? node.credentials?.rsyncdPassword ?? undefined,
+          rsyncdPassword,
           extraArgs,
           bwlimit: def.bwlimit || undefined,
           version: await rsyncVersion(),

@@ -4,13 +4,14 @@ import { jobKey } from "../../lib/job/validate";
 import type { Job } from "../../lib/job/schema";
 import { AlreadyRunningError, type ActiveRun, type StartRequest } from "../../lib/runs/engine";
 import { failedKey, type OwnJob } from "../../lib/runs/failure";
+import { authorize, AuthorityError, type Authorized } from "../../lib/job/authority";
 import type { RunRecord } from "../../lib/runs/types";
 import { resultTail } from "../../lib/runs/logread";
 
 import { engineOf, payloadOf, progressStatus, resultStatus, afterStart, message } from "./runtime";
 import { mountAdminRoutes } from "../../lib/http/routes";
 
-export type RunMsg = NodeMessageInFlow & { job?: Job; action?: string; run?: unknown };
+export type RunMsg = NodeMessageInFlow & { job?: Job | string; overrides?: unknown; action?: string; run?: unknown };
 
 /** What an engine's node adds to the common run-node behaviour: turning a message into a run. */
 export interface RunNodeSpec {
@@ -18,8 +19,16 @@ export interface RunNodeSpec {
   logTail: number;
   /** A problem with the node's own settings, found at deploy: every input then fails with it. */
   configError: string | null;
-  /** The run to start for this message (throws a plain-sentence Error when it cannot). Null: nothing to run. */
-  prepare(msg: RunMsg): Promise<Omit<StartRequest, "nodeId"> | null>;
+  engine: "rsync" | "restic";
+  /** What messages may do here (lib/job/authority.ts): whole jobs, deletes; the node's own job. */
+  acceptJobs: boolean;
+  allowDeletes: boolean;
+  ownJob?: Job;
+  /**
+   * The run to start for this message, whose job has passed authorize() (throws a plain-sentence
+   * Error when it cannot). Null: nothing to run.
+   */
+  prepare(msg: RunMsg, auth: Authorized): Promise<Omit<StartRequest, "nodeId"> | null>;
   /** The job this node runs when a message brings none: where a failure that names no job is recorded. */
   own(): OwnJob;
 }
@@ -50,11 +59,11 @@ export function runNode(RED: NodeAPI, node: Node, spec: RunNodeSpec): void {
   node.on("input", (msg, send, done) => {
     const m = msg as RunMsg;
     if (m.action === "cancel") {
-      const key = m.job ? jobKey(m.job) : null;
+      const key = typeof m.job === "string" ? (engine.jobs.has(m.job) ? m.job : [...engine.jobs.values()].find((j) => j.job.name === m.job)?.nodeId ?? m.job) : m.job ? jobKey(m.job) : null;
       let n = 0;
       for (const run of mine.values()) if (!key || run.key === key) { run.cancel("the run was cancelled by a message"); n++; }
       if (!n && key) { const r = engine.runningFor(key); if (r) { r.cancel("the run was cancelled by a message"); n++; } }
-      if (!n) node.warn(key ? `nothing to cancel: job "${m.job?.name ?? key}" is not running` : "nothing to cancel: no run of this node is running");
+      if (!n) node.warn(key ? `nothing to cancel: job "${typeof m.job === "object" ? m.job.name : key}" is not running` : "nothing to cancel: no run of this node is running");
       done();
       return;
     }
@@ -68,17 +77,24 @@ export function runNode(RED: NodeAPI, node: Node, spec: RunNodeSpec): void {
       await engine.ready;
       let run: ActiveRun;
       let started = false;
+      let auth: Authorized | null = null;
       try {
         if (spec.configError) throw new Error(spec.configError);
-        const req = await spec.prepare(m);
+        const deployed = [...engine.jobs.values()].map((j) => ({ id: j.nodeId, job: j.job }));
+        auth = authorize(m.job, m.overrides, deployed, { engine: spec.engine, acceptJobs: spec.acceptJobs, allowDeletes: spec.allowDeletes, own: spec.ownJob });
+        const req = await spec.prepare(m, auth);
         if (!req) return;
         run = engine.start({ ...req, nodeId: node.id });
         started = true;
       } catch (err) {
         // Refused because the job already runs: a trigger that was not a run.
         if (err instanceof AlreadyRunningError) throw err;
-        // Anything else that stops a run before its tool starts is a run, recorded as failed.
-        const who = failedKey(m.job, spec.own(), (id) => engine.jobs.get(id)?.job);
+        // Anything else that stops a run before its tool starts is a run, recorded as failed: a
+        // message refused by authorize() in the node's own history, never in a deployed job's
+        // unless the message legitimately named it.
+        const deployed = (id: string) => engine.jobs.get(id)?.job;
+        const who = auth?.job ? failedKey(auth.job, spec.own(), deployed)
+          : spec.acceptJobs && !(err instanceof AuthorityError) ? failedKey(m.job, spec.own(), deployed) : spec.own();
         run = engine.fail({ ...who, error: message(err), nodeId: node.id });
       }
       const job = run.job;

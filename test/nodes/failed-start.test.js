@@ -138,7 +138,7 @@ describe(`a run that cannot start is still a run (Node-RED ${helper.major})`, fu
   });
 
   it("a profile that is not deployed, named by the job or by msg.job", async function () {
-    const { f, creds } = flow({ password: repo.password, job: { profile: "gone" } });
+    const { f, creds } = flow({ password: repo.password, job: { profile: "gone" }, run: { acceptJobs: true } });
     await helper.load(nodes, f, creds);
     await expectRecorded(await fails("j1"), { key: "j1", name: "photos", why: /profile "gone" is not a deployed restic profile/ });
     const msgJob = { name: "from http", engine: "restic", profile: "elsewhere", source: { paths: [{ path: repo.dir }] } };
@@ -146,21 +146,22 @@ describe(`a run that cannot start is still a run (Node-RED ${helper.major})`, fu
   });
 
   it("an invalid msg.job is recorded under its name, or under the node's own job when it has none", async function () {
-    const { f, creds } = flow({ password: repo.password, run: { profile: "cfg-nas" } });
+    const { f, creds } = flow({ password: repo.password, run: { profile: "cfg-nas", acceptJobs: true } });
     await helper.load(nodes, f, creds);
     await expectRecorded(await fails("run", { job: { name: "from http", engine: "restic", source: { paths: [{ path: "relative" }] } } }),
       { key: "from http", name: "from http", why: /must be an absolute path/ });
-    await expectRecorded(await fails("run", { job: "not an object" }), { key: "restic", name: "restic", why: /invalid job/ });
+    // A string names a deployed job; naming none is refused, under the node's own job.
+    await expectRecorded(await fails("run", { job: "not an object" }), { key: "restic", name: "restic", why: /msg.job names "not an object", which is no deployed job's id or name/ });
   });
 
   it("a msg.job that claims a deployed job's id under another name never writes into that job's history", async function () {
     const { f, creds } = flow({ password: repo.password, run: { profile: "cfg-nas" } });
     await helper.load(nodes, f, creds);
     const forged = { id: "j1", name: "not photos", engine: "restic", source: { paths: [{ path: "relative" }] } };
-    await expectRecorded(await fails("run", { job: forged }), { key: "restic", name: "restic", why: /must be an absolute path/ });
+    await expectRecorded(await fails("run", { job: forged }), { key: "restic", name: "restic", why: /carries the id of deployed job "photos" but not its settings/ });
     // A name that is a deployed job's id is no way in either.
     await expectRecorded(await fails("run", { job: { name: "j1", engine: "restic", source: { paths: [{ path: "relative" }] } } }, { alerted: false }),
-      { key: "restic", name: "restic", why: /must be an absolute path/ });
+      { key: "restic", name: "restic", why: /carries the id of deployed job "photos"/ });
     const j1 = (await helper.request().get("/highball/jobs/j1/runs").expect(200)).body;
     assert.deepEqual(j1, []);
   });
@@ -192,13 +193,15 @@ describe(`a run that cannot start is still a run (Node-RED ${helper.major})`, fu
       { id: "caught", z: "tab", type: "helper" },
     ];
     await helper.load(nodes, f, { alert: { botToken: TOKEN } });
-    // The node's settings are broken (an argument off the allow-list): every input fails, recorded under the node.
+    // The node's settings are broken (an argument off the allow-list): every input fails, recorded
+    // under the node (it accepts no job from messages, so none may name a history).
     const got = await fails("run", { job: { name: "nightly", engine: "rsync", source: { paths: [{ path: "/tmp" }] }, destination: { type: "local", path: "/tmp/x" } } });
     assert.equal(got.result.payload.engine, "rsync");
     assert.equal(got.result.payload.command, "sync");
-    await expectRecorded(got, { key: "nightly", name: "nightly", why: /not allowed/ });
+    await expectRecorded(got, { key: "run", name: "mirror", why: /not allowed/ });
     await helper.unload();
     f[1].args = "";
+    f[1].acceptJobs = true;
     await helper.load(nodes, f, { alert: { botToken: TOKEN } });
     await expectRecorded(await fails("run", { job: { name: "nightly", engine: "rsync", source: { paths: [{ path: "/tmp" }] }, destination: { type: "local", path: "x/../../etc" } } }),
       { key: "nightly", name: "nightly", why: /destination.path must be an absolute path/ });

@@ -195,7 +195,8 @@ describe(`restic jobs (Node-RED ${helper.major})`, function () {
     const { f, creds } = flow({
       profiles: [{ id: "p", name: "nas", options: { repository: repo.repository, "cache-dir": repo.cacheDir }, password: repo.password }],
       job: { profile: "nas", source: { type: "local", paths: [{ path: src }] } },
-      run: { readDataSubset: "50%", keepLast: "1" },
+      // Jobs and deleting commands straight from messages: this node opts in to both.
+      run: { readDataSubset: "50%", keepLast: "1", acceptJobs: true, allowDeletes: true },
     });
     await helper.load(nodes, f, creds);
     for (let i = 0; i < 2; i++) {

@@ -380,7 +380,7 @@ describe(`rsync jobs (Node-RED ${helper.major})`, function () {
       await helper.unload();
     }
     // msg.job straight from an http in node is checked by the run node too.
-    const { flow } = rsyncFlow({ name: "x", engine: "rsync", source: { type: "local", paths: [{ path: "/tmp" }] }, destination: { type: "local", path: dst } });
+    const { flow } = rsyncFlow({ name: "x", engine: "rsync", source: { type: "local", paths: [{ path: "/tmp" }] }, destination: { type: "local", path: dst } }, { runProps: { acceptJobs: true } });
     await helper.load(nodes, flow);
     const caught = next(helper, "caught");
     helper.getNode("run").receive({ job: { name: "from http", engine: "rsync", source: { paths: [{ path: "/tmp" }] }, destination: { type: "local", path: "x/../../etc" } } });
@@ -482,7 +482,8 @@ describe(`rsync jobs (Node-RED ${helper.major})`, function () {
   it("a job sent straight from http in (no id) keeps its history under its name and is listed", async function () {
     const src = tmpDir("src"), dst = tmpDir("dst");
     makeTree(src, { files: 2 });
-    const { flow } = rsyncFlow({ name: "unused", engine: "rsync", source: { type: "local", paths: [{ path: src }] }, destination: { type: "local", path: dst } });
+    // The run node accepts jobs from messages; the message's destination is the deployed job's.
+    const { flow } = rsyncFlow({ name: "unused", engine: "rsync", source: { type: "local", paths: [{ path: src }] }, destination: { type: "local", path: dst } }, { runProps: { acceptJobs: true } });
     await helper.load(nodes, flow);
     const result = next(helper, "result");
     helper.getNode("run").receive({ job: { name: "from http", engine: "rsync", source: { paths: [{ path: src }] }, destination: { type: "local", path: dst } } });

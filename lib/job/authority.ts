@@ -1,0 +1,276 @@
+/**
+ * What a message may ask of a run node. Messages come from anywhere a flow listens (http in,
+ * mqtt in: no admin auth), so a message never has more authority than the flow gave it:
+ *
+ * (a) it names a deployed job — `msg.job = "<id or name>"`, or the very job a backup-job node
+ *     attached (the same content as the deployed job: a registry check, not a mark a sender
+ *     could copy) — and that job runs as configured, with its credentials, into its history,
+ *     with at most the safe overrides of `msg.overrides` (tags, a subset of the job's own
+ *     paths, a dry run);
+ * (b) it carries a whole job descriptor only where the run node opts in ("accept jobs from
+ *     messages"). Such a job gets no credentials of the flow, never writes into a deployed
+ *     job's history, sends data only to destinations the flow's own jobs use, and its tool
+ *     arguments pass a per-engine allow-list of harmless flags (no program, no other place,
+ *     no secret; deletes only where the node allows them).
+ *
+ * Every refusal is an AuthorityError with one plain sentence.
+ */
+import { isAbsolute, normalize } from "node:path";
+import type { Job, JobDestination, PathEntry } from "./schema";
+import { validateJob } from "./validate";
+
+export class AuthorityError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "AuthorityError";
+  }
+}
+
+/** A job deployed by a backup-job node (the flow's own configuration). */
+export interface DeployedJob { id: string; job: Job }
+
+export interface AuthorityOptions {
+  engine: "rsync" | "restic";
+  /** The node's "accept jobs from messages" setting (off by default). */
+  acceptJobs: boolean;
+  /** The node's "messages may delete" setting: rsync --delete*, restic forget and prune. */
+  allowDeletes: boolean;
+  /** The node's own configured job, if any: its destination is one the flow configured. */
+  own?: Job;
+}
+
+export type Origin = "deployed" | "message" | "node";
+
+export interface Authorized {
+  origin: Origin;
+  /** The job to run; undefined: the node's own (no msg.job). */
+  job?: Job;
+  /** The deployed job's id when origin is "deployed". */
+  id?: string;
+}
+
+const ENGINES = { rsync: "rsync", restic: "restic" } as const;
+
+/** JSON with sorted keys, so two descriptors compare by content, whatever their key order. */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(",")}]`;
+  if (v && typeof v === "object") {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o).filter((k) => o[k] !== undefined).sort().map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`).join(",")}}`;
+  }
+  return JSON.stringify(v) ?? "null";
+}
+
+/** The deployed job a message names by id or by name (a name must be unique). */
+function named(ref: string, deployed: DeployedJob[]): DeployedJob {
+  const byId = deployed.find((d) => d.id === ref);
+  if (byId) return byId;
+  const byName = deployed.filter((d) => d.job.name === ref);
+  if (byName.length === 1) return byName[0]!;
+  if (byName.length > 1) throw new AuthorityError(`msg.job names "${ref}", but ${byName.length} deployed jobs have that name; name it by its id`);
+  throw new AuthorityError(`msg.job names "${ref.slice(0, 100)}", which is no deployed job's id or name`);
+}
+
+// ------------------------------------------------------------------ overrides
+
+export interface Overrides { tags?: string[]; paths?: string[]; dryRun?: boolean }
+
+const TAG = /^[A-Za-z0-9._:@+-]{1,64}$/;
+const OVERRIDE_KEYS = new Set(["tags", "paths", "dryRun"]);
+const DRY_RUN_COMMANDS = new Set(["backup", "forget", "prune"]);
+
+/** The job with a message's safe overrides applied (a copy); anything else is refused. */
+export function applyOverrides(job: Job, raw: unknown): Job {
+  if (raw === undefined || raw === null) return job;
+  if (typeof raw !== "object" || Array.isArray(raw)) throw new AuthorityError("msg.overrides must be an object with tags, paths or dryRun");
+  const o = raw as Record<string, unknown>;
+  for (const k of Object.keys(o)) {
+    if (!OVERRIDE_KEYS.has(k)) throw new AuthorityError(`msg.overrides.${k.slice(0, 40)} is not allowed: a message may override tags, paths (a subset of the job's own) and dryRun only`);
+  }
+  const out = structuredClone(job);
+  if (o.tags !== undefined) {
+    if (job.engine !== "restic") throw new AuthorityError("msg.overrides.tags applies to restic jobs only");
+    if (!Array.isArray(o.tags) || o.tags.length > 20 || !o.tags.every((t) => typeof t === "string" && TAG.test(t))) {
+      throw new AuthorityError("msg.overrides.tags must be a list of at most 20 tags of letters, digits and . _ : @ + -");
+    }
+    out.restic = { ...(out.restic ?? {}), tags: [...new Set([...(out.restic?.tags ?? []), ...(o.tags as string[])])] };
+  }
+  if (o.paths !== undefined) {
+    const own = job.source?.paths ?? [];
+    if (!Array.isArray(o.paths) || o.paths.length === 0 || !o.paths.every((p) => typeof p === "string")) throw new AuthorityError("msg.overrides.paths must be a non-empty list of the job's own source paths");
+    const norm = (p: string) => normalize(p).replace(/(.)\/+$/, "$1");
+    const picked: PathEntry[] = [];
+    for (const p of o.paths as string[]) {
+      const entry = own.find((e) => norm(e.path) === norm(p));
+      if (!entry) throw new AuthorityError(`msg.overrides.paths names ${JSON.stringify(p.slice(0, 200))}, which is not one of the job's own source paths`);
+      if (!picked.includes(entry)) picked.push(entry);
+    }
+    out.source = { ...(out.source ?? {}), paths: picked };
+  }
+  if (o.dryRun !== undefined) {
+    if (typeof o.dryRun !== "boolean") throw new AuthorityError("msg.overrides.dryRun must be true or false");
+    if (o.dryRun) {
+      if (job.engine === "rsync") {
+        out.rsync = { ...(out.rsync ?? {}), args: [...(out.rsync?.args ?? []), "--dry-run"] };
+      } else {
+        const command = job.restic?.command ?? "backup";
+        if (!DRY_RUN_COMMANDS.has(command)) throw new AuthorityError(`msg.overrides.dryRun applies to restic backup, forget and prune, not ${command}`);
+        out.restic = { ...(out.restic ?? {}), command, args: [...(out.restic?.args ?? []), "--dry-run"] };
+      }
+    }
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------ allow-lists
+
+/** rsync options a message may add: none runs a program, reads our files, writes elsewhere or changes ownership. */
+const RSYNC_FLAGS = new Set([
+  "--dry-run", "-n", "--checksum", "-c", "--compress", "-z", "--partial", "--hard-links", "-H",
+  "--acls", "-A", "--xattrs", "-X", "--sparse", "-S", "--numeric-ids", "--one-file-system", "-x",
+  "--no-perms", "--no-owner", "--no-group", "--no-times", "--ignore-existing", "--existing",
+  "--update", "-u", "--size-only", "--verbose", "-v", "--itemize-changes", "-i", "--prune-empty-dirs",
+  "-m", "--whole-file", "-W", "--no-whole-file", "--ignore-times", "-I", "--omit-dir-times", "-O",
+  "--preallocate", "--atimes", "-U", "--crtimes", "-N", "--executability", "-E", "--links", "-l",
+  "--safe-links", "--fuzzy", "-y", "--open-noatime", "--inplace", "--append-verify",
+]);
+const RSYNC_VALUED = new Set([
+  "--exclude", "--include", "--max-size", "--min-size", "--timeout", "--contimeout", "--bwlimit",
+  "--modify-window", "--compress-level", "--block-size", "--checksum-choice", "--compress-choice", "--skip-compress",
+]);
+const RSYNC_DELETES = new Set(["--delete", "--delete-before", "--delete-during", "--delete-delay", "--delete-after", "--delete-excluded"]);
+
+/** Why a message may not pass this rsync argument, or null. */
+export function checkMessageRsyncArg(arg: unknown, allowDeletes: boolean): string | null {
+  if (typeof arg !== "string") return "rsync arguments from a message must be strings";
+  const shown = JSON.stringify(arg.slice(0, 80));
+  if (/[\0\r\n]/.test(arg)) return `rsync argument ${shown} contains a control character`;
+  if (RSYNC_FLAGS.has(arg)) return null;
+  const eq = arg.indexOf("=");
+  const name = eq > 0 ? arg.slice(0, eq) : arg;
+  if (RSYNC_DELETES.has(arg) || name === "--max-delete") {
+    return allowDeletes ? null : `rsync argument ${name} deletes files, and this node does not let messages delete (its "messages may delete" setting)`;
+  }
+  if (eq > 2 && RSYNC_VALUED.has(name)) return null;
+  if (RSYNC_VALUED.has(arg)) return `rsync argument ${arg} needs its value attached with "=", for example ${arg}=VALUE`;
+  return `rsync argument ${shown} is not allowed from a message: a message may add only harmless rsync options (no program to run, no other place to write, no file of ours to read)`;
+}
+
+/** restic commands a message may run; forget and prune only where the node allows deletes. */
+const RESTIC_COMMANDS = new Set(["backup", "check", "snapshots", "stats", "unlock"]);
+const RESTIC_DELETE_COMMANDS = new Set(["forget", "prune"]);
+const RESTIC_FLAGS = new Set([
+  "--dry-run", "-n", "--verbose", "-v", "--quiet", "-q", "--json", "--one-file-system", "-x",
+  "--exclude-caches", "--with-atime", "--ignore-inode", "--ignore-ctime", "--read-data", "--with-cache",
+  "--compact", "-c", "--latest", "--prune", "--no-scan", "--skip-if-unchanged",
+]);
+const RESTIC_VALUED = new Set([
+  "--exclude", "--iexclude", "--exclude-larger-than", "--exclude-if-present", "--tag", "--path", "--group-by",
+  "--mode", "--read-data-subset", "--latest", "--max-unused", "--max-repack-size", "--keep-last", "--keep-hourly",
+  "--keep-daily", "--keep-weekly", "--keep-monthly", "--keep-yearly", "--keep-within", "--keep-within-hourly",
+  "--keep-within-daily", "--keep-within-weekly", "--keep-within-monthly", "--keep-within-yearly", "--keep-tag",
+]);
+
+export function checkMessageResticCommand(command: unknown, allowDeletes: boolean): string | null {
+  if (typeof command !== "string" || !/^[a-z][a-z-]*$/.test(command)) return "a restic command from a message must be a word such as \"snapshots\"";
+  if (RESTIC_COMMANDS.has(command)) return null;
+  if (RESTIC_DELETE_COMMANDS.has(command)) return allowDeletes ? null : `restic ${command} deletes snapshots or data, and this node does not let messages delete (its "messages may delete" setting)`;
+  return `restic ${command} cannot be run from a message: a message may run ${[...RESTIC_COMMANDS].join(", ")} (and forget, prune where the node lets messages delete)`;
+}
+
+/** Why a message may not pass this restic argument, or null. Values must be attached with "=". */
+export function checkMessageResticArg(arg: unknown): string | null {
+  if (typeof arg !== "string") return "restic arguments from a message must be strings";
+  const shown = JSON.stringify(arg.slice(0, 80));
+  if (/[\0\r\n]/.test(arg)) return `restic argument ${shown} contains a control character`;
+  if (RESTIC_FLAGS.has(arg)) return null;
+  const eq = arg.indexOf("=");
+  if (eq > 2 && RESTIC_VALUED.has(arg.slice(0, eq))) return null;
+  if (RESTIC_VALUED.has(arg)) return `restic argument ${arg} needs its value attached with "=", for example ${arg}=VALUE`;
+  return `restic argument ${shown} is not allowed from a message: a message may add only harmless restic options (no repository, option, password, certificate, command or file of ours)`;
+}
+
+function firstProblem(problems: (string | null)[]): void {
+  const p = problems.find((x) => x !== null);
+  if (p) throw new AuthorityError(p);
+}
+
+// ------------------------------------------------------------------ whole jobs from messages
+
+function sameEndpoint(a: JobDestination, b: JobDestination): boolean {
+  return (a.type ?? "local") === (b.type ?? "local") && (a.host ?? "") === (b.host ?? "") && (a.port ?? 0) === (b.port ?? 0)
+    && (a.user ?? "") === (b.user ?? "") && (a.module ?? "") === (b.module ?? "");
+}
+
+function pathWithin(root: string | undefined, p: string | undefined): boolean {
+  const r = normalize(root ?? "/").replace(/(.)\/+$/, "$1");
+  const q = normalize(p ?? "/").replace(/(.)\/+$/, "$1");
+  if ((p ?? "").split("/").includes("..")) return false;
+  return r === "/" || q === r || q.startsWith(`${r}/`);
+}
+
+/** A whole job from a message (the node opted in): refused where it would exceed the flow. */
+export function checkMessageJob(job: Job, deployed: DeployedJob[], opts: AuthorityOptions): void {
+  for (const end of [job.source, job.destination]) {
+    if (end?.acceptNewHostKey) throw new AuthorityError("a job from a message may not accept a new host key; accept it in the editor (Validate) first");
+  }
+  const keys = new Set(deployed.flatMap((d) => [d.job.source?.identityFile, d.job.destination?.identityFile]).concat(opts.own?.source?.identityFile, opts.own?.destination?.identityFile).filter(Boolean));
+  for (const end of [job.source, job.destination]) {
+    if (end?.identityFile && !keys.has(end.identityFile)) throw new AuthorityError("a job from a message may use only an ssh key that a deployed job uses");
+  }
+  if (job.engine === "rsync") {
+    if (job.rsync?.delete && !opts.allowDeletes) throw new AuthorityError("a job from a message may not delete at the destination (rsync.delete): this node does not let messages delete");
+    firstProblem((job.rsync?.args ?? []).map((a) => checkMessageRsyncArg(a, opts.allowDeletes)));
+    const dest = job.destination ?? {};
+    if (dest.type === "local" || dest.type === undefined) {
+      if (!dest.path || !isAbsolute(dest.path)) throw new AuthorityError("a job from a message needs an absolute destination path");
+    }
+    const flowDests = deployed.filter((d) => d.job.engine === "rsync").map((d) => d.job.destination).concat(opts.own?.destination).filter((d): d is JobDestination => !!d);
+    if (!flowDests.some((d) => sameEndpoint(d, dest) && pathWithin(d.path, dest.path))) {
+      throw new AuthorityError("a job from a message may send data only where a deployed job of the flow does (the same destination, at or below its path)");
+    }
+  } else {
+    const command = job.restic?.command ?? "backup";
+    const why = checkMessageResticCommand(command, opts.allowDeletes);
+    if (why) throw new AuthorityError(why);
+    firstProblem((job.restic?.args ?? []).map(checkMessageResticArg));
+  }
+}
+
+/**
+ * The run a message asks for, or an AuthorityError saying why not. `msg.job` absent: the
+ * node's own job. A string: a deployed job by id or name. An object equal to a deployed job
+ * (what a backup-job node attaches): that job. Any other object: a job from the message,
+ * only where the node accepts them.
+ */
+export function authorize(msgJob: unknown, overrides: unknown, deployed: DeployedJob[], opts: AuthorityOptions): Authorized {
+  if (msgJob === undefined || msgJob === null) {
+    if (overrides !== undefined) throw new AuthorityError("msg.overrides needs msg.job naming a deployed job");
+    return { origin: "node" };
+  }
+  let found: DeployedJob | null = null;
+  if (typeof msgJob === "string") found = named(msgJob, deployed);
+  else if (typeof msgJob === "object" && !Array.isArray(msgJob)) {
+    const id = (msgJob as { id?: unknown }).id;
+    const name = (msgJob as { name?: unknown }).name;
+    const same = typeof id === "string" ? deployed.find((d) => d.id === id) : undefined;
+    // A job without an id is kept under its name: a name that is a deployed job's id claims it too.
+    const claimed = same ?? (typeof id !== "string" ? deployed.find((d) => d.id === name) : undefined);
+    if (same && canonical(same.job) === canonical(msgJob)) found = same;
+    else if (claimed) {
+      throw new AuthorityError(`msg.job carries the id of deployed job "${claimed.job.name}" but not its settings; name the job (msg.job = "${claimed.id}") to run it as configured`);
+    }
+  } else {
+    throw new AuthorityError("msg.job must name a deployed job (its id or name) or be a job object");
+  }
+  if (found) {
+    if (found.job.engine !== opts.engine) throw new AuthorityError(`job "${found.job.name}" uses the ${found.job.engine} engine; wire it to a${found.job.engine === "rsync" ? "n rsync" : " restic"} node`);
+    return { origin: "deployed", id: found.id, job: applyOverrides(found.job, overrides) };
+  }
+  if (!opts.acceptJobs) {
+    throw new AuthorityError(`this ${ENGINES[opts.engine]} node does not accept jobs from messages: name a deployed job instead (msg.job = "<its id or name>"), or tick "accept jobs from messages" in the node`);
+  }
+  const job = applyOverrides(validateJob(msgJob), overrides);
+  if (job.engine === opts.engine) checkMessageJob(job, deployed, opts);
+  return { origin: "message", job };
+}
