@@ -112,18 +112,9 @@ describe(`repository routes: init, unlock, stats (Node-RED ${helper.major})`, fu
     // their size), the same on restic 0.14, 0.18 and 0.19.
     assert.ok(mine[0].time > mine[1].time);
     for (const snap of mine) {
-      // restic 0.17+ keep a summary with each snapshot and the route reads it (regular files
-      // processed); before 0.17 it asks `restic stats <id>` (restore-size: files and folders).
-      const summary = snaps.find((x) => x.id === snap.id).summary;
-      if (summary) {
-        assert.equal(snap.files, summary.total_files_processed, "0.17+: the snapshot's own summary");
-        assert.equal(snap.files, 3 - (snap === mine[1] ? 1 : 0));
-        assert.equal(snap.size, summary.total_bytes_processed);
-      } else {
-        const own = JSON.parse((await restic(existing, ["stats", "--json", snap.id])).stdout);
-        assert.equal(snap.files, own.total_file_count, "before 0.17: restic stats");
-        assert.equal(snap.size, own.total_size);
-      }
+      const own = JSON.parse((await restic(existing, ["stats", "--json", snap.id])).stdout);
+      assert.equal(snap.files, own.total_file_count);
+      assert.equal(snap.size, own.total_size);
     }
     assert.equal(mine[0].size - mine[1].size, 500);
     assert.ok(!JSON.stringify(s).includes(existing.password));
