@@ -68,7 +68,7 @@ for (const tls of [false, true]) {
         { id: "cfg-nopw", type: "highball-profile-config", name: "nopw", options },
         ...(tls ? [{ id: "cfg-nocert", type: "highball-profile-config", name: "nocert", options: { ...options, cacert: undefined } }] : []),
         { id: "j1", z: "tab", type: "highball-backup-job", name: "rest-photos", engine: "restic", profile: "cfg-rest", source: { type: "local", paths: [{ path: src }] }, wires: [["run"]] },
-        { id: "run", z: "tab", type: "highball-restic-run", name: "restic", wires: [["result"], []] },
+        { id: "run", z: "tab", type: "highball-restic-run", name: "restic", acceptJobs: true, allowDeletes: true, wires: [["result"], []] },
         { id: "result", z: "tab", type: "helper" },
       ];
       watchPs();
@@ -93,8 +93,9 @@ for (const tls of [false, true]) {
 
     it("init, two backups, snapshots, browse, a file, diff, restore and forget, as with a local repository", async function () {
       const version = await resticVersion();
-      const init = await trigger("run", { job: { name: "rest-init", engine: "restic", profile: "cfg-rest" }, command: "init" });
-      assert.equal(init.payload.status, "success", init.payload.error);
+      // Initialised from the profile (the dialog's button): a message may not run init.
+      const init = clean(await helper.request().post("/highball/profiles/cfg-rest/init").expect(200)).body;
+      assert.equal(init.created, true);
       assert.ok(fs.existsSync(path.join(server.data, "photos", "config")), "the repository is on the server");
       const first = await trigger("j1");
       assert.equal(first.payload.status, "success", first.payload.error);
@@ -125,7 +126,7 @@ for (const tls of [false, true]) {
       const missing = clean(await helper.request().get(api(`/snapshots/${"0123abcd".repeat(8)}/ls?path=/`)).expect(404)).body;
       assert.match(missing.error, /has no snapshot 0123abcd/);
 
-      const forget = await trigger("run", { job: { name: "rest-forget", engine: "restic", profile: "cfg-rest" }, command: "forget", args: ["--keep-last", "1", "--prune"] });
+      const forget = await trigger("run", { job: { name: "rest-forget", engine: "restic", profile: "cfg-rest" }, command: "forget", args: ["--keep-last=1", "--prune"] });
       assert.equal(forget.payload.status, "success", forget.payload.error);
       assert.equal(clean(await helper.request().get(api("/snapshots")).expect(200)).body.length, 1);
 
@@ -181,7 +182,7 @@ describe(`an unreachable repository server (Node-RED ${helper.major})`, function
     await helper.load(nodes, [
       { id: "tab", type: "tab", label: "t" },
       { id: "cfg-down", type: "highball-profile-config", name: "down", options },
-      { id: "run", z: "tab", type: "highball-restic-run", name: "restic", wires: [["result"], []] },
+      { id: "run", z: "tab", type: "highball-restic-run", name: "restic", acceptJobs: true, allowDeletes: true, wires: [["result"], []] },
       { id: "result", z: "tab", type: "helper" },
     ], { "cfg-down": { password: "repo-pw", restPassword: "rest-pw-1234" } });
     const result = next(helper, "result", 110000);
