@@ -30,7 +30,7 @@ function routes(RED: AdminRED, app: Express, { read, write }: Guards): void {
     // Each job: its live part serialised now, its history's part as the summary serialised it.
     const item = (live: Record<string, unknown>, key: string) => `${JSON.stringify(live).slice(0, -1)},${e.history.summaries.fragment(key)}}`;
     const jobs = [...e.jobs.values()].map((j) => item({
-      id: j.nodeId, name: j.job.name, engine: j.job.engine, enabled: j.job.enabled !== false, profile: j.job.profile ?? null,
+      id: j.nodeId, name: j.job.name, engine: j.job.engine, enabled: j.job.enabled !== false, profile: j.job.profile ?? null, runnable: true,
       running: runningOf(j.nodeId), nextRun: e.nextRuns.get(j.nodeId) ?? null,
     }, j.nodeId));
     // Jobs that no backup-job node owns (msg.job straight from http in) are listed under their
@@ -44,7 +44,8 @@ function routes(RED: AdminRED, app: Express, { read, write }: Guards): void {
       const s = e.history.summary(key);
       // A profile's repository and restore runs (lib/operations) name their profile in their key.
       const profile = /^(?:repository|restore):(.+)$/.exec(key)?.[1] ?? null;
-      jobs.push(item({ id: key, name, profile, engine: running?.job.engine ?? s?.engine ?? "rsync", enabled: true, running: runningOf(key), nextRun: null }, key));
+      // runnable: false, as POST highball/jobs/:id/run only runs a deployed job (the tab offers no Run now).
+      jobs.push(item({ id: key, name, profile, engine: running?.job.engine ?? s?.engine ?? "rsync", enabled: true, runnable: false, running: runningOf(key), nextRun: null }, key));
     }
     res.type("application/json").send(`[${jobs.join(",")}]`);
   }));

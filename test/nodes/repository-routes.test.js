@@ -44,6 +44,10 @@ describe(`repository routes: init, unlock, stats (Node-RED ${helper.major})`, fu
     const runs = (await helper.request().get("/highball/jobs/repository:fresh/runs").expect(200)).body;
     assert.equal(runs[0].runId, r.body.runId);
     assert.equal(runs[0].command, "init");
+    // The Backups tab lists that repository job, but offers no Run now for it: no node runs it.
+    const listed = (await helper.request().get("/highball/jobs").expect(200)).body.find((j) => j.id === "repository:fresh");
+    assert.equal(listed.runnable, false);
+    await helper.request().post("/highball/jobs/repository:fresh/run").expect(404);
     assert.ok(fs.existsSync(path.join(repoPath, "config")));
     const config = fs.readFileSync(path.join(repoPath, "config"));
     const again = await helper.request().post("/highball/profiles/fresh/init").expect(409);
