@@ -36,7 +36,7 @@ function demoFlows(data) {
       x: 370, y: 350, wires: [["hb-demo-restic"]],
     },
     { id: "hb-demo-restic", type: "highball-restic-run", z: tab, name: "restic", profile: "hb-demo-profile", command: "", args: "", keepLast: "", keepHourly: "", keepDaily: "", keepWeekly: "", keepMonthly: "", keepYearly: "", keepWithin: "", readDataSubset: "", copyTo: "", logTail: 20, x: 570, y: 350, wires: [["hb-demo-notify", "hb-demo-result2"], []] },
-    { id: "hb-demo-result2", type: "debug", z: tab, name: "restic result", active: true, tosidebar: true, console: false, complete: "payload", targetType: "msg", x: 760, y: 360, wires: [] },
+    { id: "hb-demo-result2", type: "debug", z: tab, name: "restic result", active: true, tosidebar: true, console: false, complete: "payload", targetType: "msg", x: 840, y: 350, wires: [] },
   ];
 }
 
