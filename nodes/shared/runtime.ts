@@ -47,16 +47,28 @@ export function payloadOf(r: RunRecord): RunResult {
     filesTotal, filesChanged, bytesTotal, bytesTransferred, snapshotId, error };
 }
 
+/** The callbacks waiting for "flows:started", one set and one listener per runtime. */
+const waiting = new WeakMap<object, Set<() => void>>();
+
 /**
  * Calls `fn` once the flows have started (sending earlier could reach nodes that do not exist
- * yet), or after a short delay in runtimes that never say so.
+ * yet), or after a short delay in runtimes that never say so. One listener serves every node:
+ * a listener per node made Node.js warn of a memory leak from the 11th node on.
  */
 export function afterStart(RED: NodeAPI, node: Node, fn: () => void): void {
+  let set = waiting.get(RED.events);
+  if (!set) {
+    const all = new Set<() => void>();
+    set = all;
+    waiting.set(RED.events, all);
+    RED.events.on("flows:started", () => { for (const f of [...all]) f(); });
+  }
+  const pending = set;
   let done = false;
-  const once = () => { if (!done) { done = true; clearTimeout(timer); RED.events.removeListener("flows:started", once); fn(); } };
+  const once = () => { if (!done) { done = true; clearTimeout(timer); pending.delete(once); fn(); } };
   const timer = setTimeout(once, 1500);
-  RED.events.on("flows:started", once);
-  node.on("close", () => { done = true; clearTimeout(timer); RED.events.removeListener("flows:started", once); });
+  pending.add(once);
+  node.on("close", () => { done = true; clearTimeout(timer); pending.delete(once); });
 }
 
 export function message(err: unknown): string {
