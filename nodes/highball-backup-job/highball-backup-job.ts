@@ -3,7 +3,7 @@ import { jobProblems, descriptorOf } from "../../lib/job/validate";
 import type { Job } from "../../lib/job/schema";
 import type { ActiveRun } from "../../lib/runs/engine";
 import type { RunRecord } from "../../lib/runs/types";
-import { engineOf, progressStatus, resultStatus } from "../shared/runtime";
+import { engineOf, payloadOf, progressStatus, resultStatus, message } from "../shared/runtime";
 import { mountAdminRoutes } from "../../lib/http/routes";
 
 interface BackupJobDef extends NodeDef, Omit<Job, "id" | "name"> {}
@@ -53,7 +53,21 @@ export = function (RED: NodeAPI) {
     node.on("input", (msg, send, done) => {
       // An invalid job goes on too: the run node refuses it and records the failure as a run
       // (history, result, Catch, notify), SPEC "Every failure is a run".
-      const m = msg as NodeMessageInFlow & { job?: Job; action?: string };
+      const m = msg as NodeMessageInFlow & { job?: Job; action?: string; limit?: unknown };
+      if (m.action === "history") {
+        // The job's recent runs, newest first, each a run node's result payload (a dashboard fills
+        // its table on start). The reply keeps action "history" and carries no msg.job, so a run
+        // node wired after this one ignores it: a history request never starts a run.
+        const limit = typeof m.limit === "number" && Number.isInteger(m.limit) && m.limit > 0 ? m.limit : 20;
+        delete m.job;
+        engine.history.list(node.id, { limit }).then((runs) => {
+          m.topic = "history";
+          m.payload = runs.map(payloadOf);
+          send(m);
+          done();
+        }, (err: unknown) => done(new Error(`the history of job "${job.name}" could not be read: ${message(err)}`)));
+        return;
+      }
       if (job.enabled === false && m.action !== "cancel") {
         node.status({ fill: "grey", shape: "ring", text: "disabled: skipped" });
         done();

@@ -21,7 +21,7 @@ const nodeRed = require.resolve(helper.major === "5" ? "node-red-5" : "node-red"
 const coreDir = path.join(path.dirname(require.resolve("@node-red/nodes/package.json", { paths: [nodeRed] })), "core");
 const CORE_FILES = [
   "common/20-inject.js", "common/21-debug.js", "common/90-comment.js", "common/25-catch.js", "common/25-status.js",
-  "function/10-switch.js", "function/15-change.js", "network/10-mqtt.js", "network/21-httpin.js",
+  "function/10-function.js", "function/10-switch.js", "function/15-change.js", "network/10-mqtt.js", "network/21-httpin.js",
 ];
 const coreModules = CORE_FILES.map((f) => require(path.join(coreDir, f)));
 
