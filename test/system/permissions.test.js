@@ -113,6 +113,20 @@ describe("the admin API with adminAuth, in a real Node-RED 4", function () {
     for (const must of ["GET /highball/jobs", "POST /highball/jobs/:id/run", "GET /highball/runs/:runId/log", "POST /highball/runs/:runId/cancel", "POST /highball/runs/:runId/follow"]) {
       assert.ok(routes.some((r) => `${r.method} ${r.path}` === must), `${must} not found among ${list(routes)}`);
     }
+    // The Snapshots tab's repository actions and restore planning (issue 18): found, and guarded as
+    // their effect needs (a run is a write; planning a restore and naming a snapshot's run are reads).
+    const issue18 = {
+      "POST /highball/profiles/:id/check": "highball.write",
+      "POST /highball/profiles/:id/forget": "highball.write",
+      "POST /highball/profiles/:id/prune": "highball.write",
+      "POST /highball/profiles/:id/restore/files": "highball.read",
+      "GET /highball/profiles/:id/origins": "highball.read",
+    };
+    for (const [route, permission] of Object.entries(issue18)) {
+      const found = routes.find((r) => `${r.method} ${r.path}` === route);
+      assert.ok(found, `${route} not found among ${list(routes)}`);
+      assert.equal(found.permission, permission, `${route} (${found.file})`);
+    }
     const unguarded = all.filter((r) => r.permission !== "highball.read" && r.permission !== "highball.write");
     assert.deepEqual(unguarded.map((r) => `${r.method} ${r.path} (${r.file}: ${r.permission})`), []);
   });
@@ -149,6 +163,26 @@ describe("the admin API with adminAuth, in a real Node-RED 4", function () {
     // The viewer's refused run started nothing.
     const after = (await red.get("highball/jobs", { token: viewerToken })).json.find((j) => j.id === "hb-demo-job");
     assert.equal(after.last.runId, runId);
+  });
+
+  it("serves a run's log as a download only with a token, to a read-only user too", async function () {
+    const at = `highball/runs/${runId}/log?download=1`;
+    assert.equal((await red.get(at, { accept: "text/plain" })).status, 401);
+    assert.equal((await red.get(at, { token: "not-a-real-token", accept: "text/plain" })).status, 401);
+    const res = await red.get(at, { token: viewerToken, accept: "text/plain" });
+    assert.equal(res.status, 200, res.text.slice(0, 200));
+    assert.match(res.headers.get("content-disposition") || "", /^attachment; filename="/);
+    assert.match(res.text, /^# run /);
+  });
+
+  it("refuses the repository actions without a token and to the read-only user, with a real request body", async function () {
+    for (const action of ["check", "forget", "prune"]) {
+      const body = { dryRun: false, keep: { last: 1 }, readDataSubset: "1/10" };
+      const none = await red.request("POST", `highball/profiles/no-such-id/${action}`, { body, accept: "application/json" });
+      assert.equal(none.status, 401, `POST profiles/:id/${action} without a token: ${none.status} ${none.text.slice(0, 200)}`);
+      const viewer = await red.request("POST", `highball/profiles/no-such-id/${action}`, { token: viewerToken, body, accept: "application/json" });
+      assert.ok(viewer.status === 401 || viewer.status === 403, `POST profiles/:id/${action} to the viewer: ${viewer.status} ${viewer.text.slice(0, 200)}`);
+    }
   });
 
   it("serves an admin on every route", async function () {
