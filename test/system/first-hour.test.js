@@ -228,6 +228,8 @@ for (const major of [4, 5]) {
         await page.locator("#hb-repository").fill(repoPath);
         await page.locator("#node-config-input-password").fill("correct horse battery staple");
         await page.waitForFunction(() => /password: password/.test($("#hb-effective").text()), null, { timeout: 10000 });
+        // A profile that inherits nothing does not say it inherits (from itself).
+        assert.doesNotMatch(await page.locator("#hb-effective").textContent(), /inherits/);
         await shot(page, "new-profile");
         await page.locator("#node-config-dialog-ok").click();
         await page.waitForFunction(() => $("#node-input-profile option:selected").text() === "documents-repo");
