@@ -134,7 +134,11 @@ describe(`hooks (Node-RED ${helper.major})`, function () {
   it("a message cannot bring hooks: only the deployed backup job's hooks run", async function () {
     const flow = [
       { id: "tab", type: "tab", label: "t" },
-      { id: "run", z: "tab", type: "highball-rsync-run", name: "rsync", wires: [["result"], []] },
+      // The node accepts whole jobs from messages (issue 19's opt-in), the most a message can
+      // get: even then its hooks do not run, since a hook runs a program.
+      // A deployed job (no hooks) backs up to the same destination: the only place a message's job may send data.
+      { id: "j1", z: "tab", type: "highball-backup-job", name: "photos", engine: "rsync", source: { type: "local", paths: [{ path: src }] }, destination: { type: "local", path: dst }, wires: [[]] },
+      { id: "run", z: "tab", type: "highball-rsync-run", name: "rsync", acceptJobs: true, wires: [["result"], []] },
       { id: "result", z: "tab", type: "helper" },
     ];
     await helper.load([backupJob, rsyncRun], flow);
