@@ -10,6 +10,7 @@ import { resolveProfile, describeProfile, type ProfileDef } from "../profile";
 
 import type { Express } from "express";
 import { fail, int, wrap, mountOnce, type AdminRED, type Guards } from "./shared";
+import { PolledAnswer } from "./answer";
 
 /** The jobs, runs, logs and profiles routes of the sidebar (mounted once per admin app). */
 export function mountRunRoutes(RED: AdminRED): void {
@@ -19,20 +20,35 @@ export function mountRunRoutes(RED: AdminRED): void {
 function routes(RED: AdminRED, app: Express, { read, write }: Guards): void {
   const engine = () => Engine.get(highballHome(RED.settings as HighballSettings));
 
-  // From the summaries kept as runs end: O(jobs), whatever the length of their history.
-  app.get("/highball/jobs", read, wrap(async (_req, res) => {
+  // From the summaries kept as runs end: O(jobs), whatever the length of their history. The
+  // Backups tab polls it every 30 s. Each job's JSON is kept with what it was made from, and
+  // made again only when one of those changed; an unchanged list goes out as the bytes (or the
+  // 304) of the last one.
+  const jobsAnswer = new PolledAnswer("jobs");
+  const made = new Map<string, { from: unknown[]; json: string }>();
+  app.get("/highball/jobs", read, wrap(async (req, res) => {
     const e = engine();
     await e.ready;
-    const runningOf = (key: string) => {
-      const r = e.runningFor(key);
-      return r ? { runId: r.runId, startedAt: r.startedAt, progress: r.progress } : null;
+    const item = (key: string, live: () => Record<string, unknown>, ...from: unknown[]) => {
+      const run = e.runningFor(key);
+      from.push(run, run?.progress, e.history.summary(key));
+      const had = made.get(key);
+      if (had && had.from.length === from.length && had.from.every((x, i) => x === from[i])) return had.json;
+      const running = run ? { runId: run.runId, startedAt: run.startedAt, progress: run.progress } : null;
+      // Its live part serialised now, its history's part as the summary serialised it.
+      const json = `${JSON.stringify({ ...live(), running }).slice(0, -1)},${e.history.summaries.fragment(key)}}`;
+      made.set(key, { from, json });
+      return json;
     };
-    // Each job: its live part serialised now, its history's part as the summary serialised it.
-    const item = (live: Record<string, unknown>, key: string) => `${JSON.stringify(live).slice(0, -1)},${e.history.summaries.fragment(key)}}`;
-    const jobs = [...e.jobs.values()].map((j) => item({
-      id: j.nodeId, name: j.job.name, engine: j.job.engine, enabled: j.job.enabled !== false, profile: j.job.profile ?? null, runnable: true,
-      running: runningOf(j.nodeId), nextRun: e.nextRuns.get(j.nodeId) ?? null,
-    }, j.nodeId));
+    const jobs: string[] = [];
+    const listed = new Set<string>();
+    for (const j of e.jobs.values()) {
+      listed.add(j.nodeId);
+      const nextRun = e.nextRuns.get(j.nodeId) ?? null;
+      jobs.push(item(j.nodeId, () => ({
+        id: j.nodeId, name: j.job.name, engine: j.job.engine, enabled: j.job.enabled !== false, profile: j.job.profile ?? null, runnable: true, nextRun,
+      }), j.job, nextRun));
+    }
     // Jobs that no backup-job node owns (msg.job straight from http in) are listed under their
     // name, from their history or their running run; deleted jobs stay out (they are restorable).
     const deleted = await e.history.deletedTest();
@@ -40,14 +56,15 @@ function routes(RED: AdminRED, app: Express, { read, write }: Guards): void {
     for (const h of await e.history.keys()) if (!e.jobs.has(h.key) && !deleted(h.key)) adhoc.set(h.key, h.name);
     for (const r of e.running()) if (!e.jobs.has(r.key)) adhoc.set(r.key, r.job.name);
     for (const [key, name] of adhoc) {
-      const running = e.runningFor(key);
-      const s = e.history.summary(key);
+      listed.add(key);
       // A profile's repository and restore runs (lib/operations) name their profile in their key.
       const profile = /^(?:repository|restore):(.+)$/.exec(key)?.[1] ?? null;
+      const engineOf = e.runningFor(key)?.job.engine ?? e.history.summary(key)?.engine ?? "rsync";
       // runnable: false, as POST highball/jobs/:id/run only runs a deployed job (the tab offers no Run now).
-      jobs.push(item({ id: key, name, profile, engine: running?.job.engine ?? s?.engine ?? "rsync", enabled: true, runnable: false, running: runningOf(key), nextRun: null }, key));
+      jobs.push(item(key, () => ({ id: key, name, profile, engine: engineOf, enabled: true, runnable: false, nextRun: null }), "adhoc", name, engineOf));
     }
-    res.type("application/json").send(`[${jobs.join(",")}]`);
+    for (const key of made.keys()) if (!listed.has(key)) made.delete(key);
+    jobsAnswer.send(req, res, jobs);
   }));
 
   // State files that did not parse and were moved aside (the Backups tab shows them), named

@@ -31,6 +31,13 @@ export interface JobSummary {
 export interface HistoryLike { key: string; name: string; runs: RunRecord[] }
 
 const SUCCESS = new Set<string>(["success", "warning"]);
+
+/**
+ * The fields of a job's last run in the job list: its outcome and what a card shows. The job's
+ * names are the list item's own, the log is reached by run id (its path is the server's), and
+ * the totals are in the run's record: each would be paid for on every poll of every job.
+ */
+const LISTED = ["runId", "command", "status", "ok", "startedAt", "finishedAt", "durationMs", "exitCode", "filesChanged", "bytesTransferred", "snapshotId", "error"];
 const VERSION = 1;
 
 export function summarize(h: HistoryLike, before: JobSummary | null): JobSummary {
@@ -96,13 +103,14 @@ export class Summaries {
   /**
    * `"last":…,"lastSuccess":…,"counts":…` of `key` as JSON, made once per summary: the job list
    * is polled, and re-serialising every job's last record on each poll was most of its cost.
+   * `last` is the run as a list shows it (LISTED); the whole record is the job's runs route's.
    */
   fragment(key: string): string {
     const s = this.map.get(key);
     if (!s) return `"last":null,"lastSuccess":null,"counts":{}`;
     let f = this.fragments.get(s);
     if (f === undefined) {
-      f = `"last":${JSON.stringify(s.last)},"lastSuccess":${JSON.stringify(s.lastSuccess)},"counts":${JSON.stringify(s.counts)}`;
+      f = `"last":${JSON.stringify(s.last, s.last ? LISTED : undefined)},"lastSuccess":${JSON.stringify(s.lastSuccess)},"counts":${JSON.stringify(s.counts)}`;
       this.fragments.set(s, f);
     }
     return f;

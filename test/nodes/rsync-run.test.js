@@ -479,6 +479,43 @@ describe(`rsync jobs (Node-RED ${helper.major})`, function () {
     assert.deepEqual(opened, []);
   });
 
+  it("GET highball/jobs: an unchanged list is a 304 to its ETag, gzip on request, and a run that ends changes the tag", async function () {
+    const src = tmpDir("src"), dst = tmpDir("dst");
+    makeTree(src, { files: 2 });
+    const job = { name: "polled", engine: "rsync", source: { type: "local", paths: [{ path: src }] }, destination: { type: "local", path: dst } };
+    const { flow } = rsyncFlow(job);
+    // Five more jobs (never run): a list over 1 KiB, the size from which it is worth compressing.
+    for (let i = 2; i <= 6; i++) flow.push({ id: `j${i}`, z: "tab", type: "highball-backup-job", ...job, name: `polled ${i}`, wires: [[]] });
+    await helper.load(nodes, flow);
+    let result = next(helper, "result");
+    helper.getNode("j1").receive({ payload: "go" });
+    const first = await result;
+    const a = await helper.request().get("/highball/jobs").set("Accept-Encoding", "identity").expect(200);
+    assert.ok(a.text.length > 1024, `${a.text.length} bytes`);
+    const tag = a.headers.etag;
+    assert.match(tag, /^W\/"jobs-/);
+    assert.equal(a.headers["cache-control"], "no-cache");
+    assert.equal(a.headers["content-encoding"], undefined);
+    assert.equal(a.body.find((j) => j.id === "j1").last.runId, first.payload.runId);
+    // The browser's revalidation: same tag, no body.
+    const b = await helper.request().get("/highball/jobs").set("If-None-Match", tag).expect(304);
+    assert.equal(b.text, "");
+    // A browser asks for gzip: the same list, compressed (supertest inflates it).
+    const c = await helper.request().get("/highball/jobs").set("Accept-Encoding", "gzip, deflate, br").expect(200);
+    assert.equal(c.headers["content-encoding"], "gzip");
+    assert.equal(c.headers.etag, tag);
+    assert.deepEqual(c.body, a.body);
+    // Another run ends: the old tag is stale, the list has the new last result.
+    result = next(helper, "result");
+    helper.getNode("j1").receive({ payload: "again" });
+    const second = await result;
+    const d = await helper.request().get("/highball/jobs").set("If-None-Match", tag).expect(200);
+    assert.notEqual(d.headers.etag, tag);
+    const j = d.body.find((x) => x.id === "j1");
+    assert.equal(j.last.runId, second.payload.runId);
+    assert.deepEqual(j.counts, { success: 2 });
+  });
+
   it("a job sent straight from http in (no id) keeps its history under its name and is listed", async function () {
     const src = tmpDir("src"), dst = tmpDir("dst");
     makeTree(src, { files: 2 });
