@@ -9,6 +9,7 @@ import type { ProcessPlan } from "./types";
 import { repositoryUrlPassword, type EffectiveProfile } from "../profile/resolve";
 import { profileToRestic, repositoryEnv, resolvePassword } from "../profile/restic";
 import { goDuration } from "../profile/options";
+import { keepOf } from "../profile/keep";
 import { ResticParser } from "./restic-parser";
 import { remoteResticPlan } from "./restic-remote";
 
@@ -249,9 +250,12 @@ export function resticPlan(job: Job, profile: EffectiveProfile, version: ResticV
     case "forget": {
       if (opts.keep) args.push(...policyArgs(opts.keep));
       args.push(...tagArgs(job.restic?.tags));
-      const hasPolicy = args.some((a) => a.startsWith("--keep-")) || extra.some((a) => /^(--keep-|-[lHdwmy]$)/.test(a));
-      if (!hasPolicy && !hasPositional(extra)) {
-        throw new ResticPlanError("forget needs a keep policy (for example --keep-daily 7) or snapshot IDs; without one it would remove nothing");
+      const own = args.some((a) => a.startsWith("--keep-")) || extra.some((a) => /^(--keep-|-[lHdwmy]$)/.test(a)) || hasPositional(extra);
+      // A forget that names no policy and no snapshots takes its profile's (keep-* options).
+      const kept = own ? null : keepOf(profile);
+      if (kept) args.push(...policyArgs(kept));
+      else if (!own) {
+        throw new ResticPlanError(`forget needs a keep policy: set keep-daily, keep-last, ... on profile "${profile.name}", give one to the node (or --keep-daily 7), or name snapshot IDs; without one it would remove nothing`);
       }
       break;
     }

@@ -13,7 +13,7 @@
 import type { Express, Request, Response, RequestHandler } from "express";
 import { Engine } from "../runs/engine";
 import { highballHome, type HighballSettings } from "../home";
-import { resolveProfile, type EffectiveProfile } from "../profile";
+import { resolveProfile, keepOf, type EffectiveProfile } from "../profile";
 import { SnapshotError } from "../snapshots";
 import { startRepositoryRun, forgetPlan, snapshotOrigins, BusyError, maintenanceKey, type RepositoryAction } from "../operations/repository";
 import { restoreFiles, MAX_PAGE } from "../operations/restore";
@@ -98,9 +98,20 @@ function routes(RED: AdminRED, app: Express, { read, write }: Guards): void {
 
   // A dry run waits for restic (it only reads) and says which snapshots would go; the real one
   // is a run the tab follows like any other.
+  // The profile's keep policy (its keep-* options, inherited), so the tab's forget starts from it.
+  app.get("/highball/profiles/:id/keep", read, handle(async (req, res) => {
+    const p = profile(req);
+    res.json({ profile: p.name, keep: keepOf(p) });
+  }));
+
   app.post("/highball/profiles/:id/forget", write, handle(async (req, res) => {
     const b = body(req);
-    const keep = keepPolicy(b.keep);
+    // No keep in the request: the profile's policy; neither: refused before restic starts.
+    const own = b.keep === undefined || b.keep === null ? keepOf(profile(req)) : null;
+    if (!own && (b.keep === undefined || b.keep === null)) {
+      throw new SnapshotError(400, `profile "${profile(req).name}" has no keep policy (keep-daily, keep-last, ... in the profile): give one to forget, or set it on the profile`);
+    }
+    const keep = own ?? keepPolicy(b.keep);
     if (b.dryRun !== undefined && typeof b.dryRun !== "boolean") throw new SnapshotError(400, "dryRun must be true or false");
     if (b.dryRun !== true) return start(req, res, "forget", { keep });
     const run = await startRepositoryRun(engine(), profile(req), "forget", { keep, dryRun: true });

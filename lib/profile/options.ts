@@ -6,7 +6,7 @@ import type { Priority } from "../engines/types";
 import { splitWords, WordsError } from "./words";
 
 export type OptionKind =
-  | "str" | "int" | "bool" | "list" | "words" | "size" | "duration" | "priority" | "port" | "bwlimit" | "regex";
+  | "str" | "int" | "bool" | "list" | "words" | "size" | "duration" | "priority" | "port" | "bwlimit" | "regex" | "within";
 
 export interface OptionSpec {
   kind: OptionKind;
@@ -47,6 +47,16 @@ export const OPTIONS: Readonly<Record<string, OptionSpec>> = {
   "cache-dir": { kind: "str", help: "restic cache directory" },
   "log-filter": { kind: "regex", help: "log lines matching this expression are left out of the log" },
   "prune-logs-after": { kind: "int", help: "delete run logs older than this many days (never those of failed runs)", min: 0, max: 36500 },
+  // The keep policy of forget (restic --keep-*): used by the Snapshots tab's forget and by any
+  // forget of this profile that names no policy of its own.
+  "keep-last": { kind: "int", help: "forget keeps the last n snapshots", min: 0, max: 100000 },
+  "keep-hourly": { kind: "int", help: "forget keeps the last snapshot of each of the last n hours", min: 0, max: 100000 },
+  "keep-daily": { kind: "int", help: "forget keeps the last snapshot of each of the last n days", min: 0, max: 100000 },
+  "keep-weekly": { kind: "int", help: "forget keeps the last snapshot of each of the last n weeks", min: 0, max: 100000 },
+  "keep-monthly": { kind: "int", help: "forget keeps the last snapshot of each of the last n months", min: 0, max: 100000 },
+  "keep-yearly": { kind: "int", help: "forget keeps the last snapshot of each of the last n years", min: 0, max: 100000 },
+  "keep-within": { kind: "within", help: "forget keeps every snapshot younger than this (\"1y6m\", \"30d\", \"12h\")" },
+  "keep-tag": { kind: "list", help: "forget keeps every snapshot with one of these tags" },
   // rsync-side keys, so one base profile can serve both engines
   "ssh-identity": { kind: "str", help: "ssh private key file" },
   "ssh-port": { kind: "port", help: "ssh port" },
@@ -81,6 +91,15 @@ export const ALIASES: Readonly<Record<string, string>> = {
   "flag.o": "option",
   "flag.limit-upload": "limit-upload",
   "flag.limit-download": "limit-download",
+  // PRestic users put the policy on the profile as forget's flags.
+  "flag.keep-last": "keep-last",
+  "flag.keep-hourly": "keep-hourly",
+  "flag.keep-daily": "keep-daily",
+  "flag.keep-weekly": "keep-weekly",
+  "flag.keep-monthly": "keep-monthly",
+  "flag.keep-yearly": "keep-yearly",
+  "flag.keep-within": "keep-within",
+  "flag.keep-tag": "keep-tag",
   "restic-path": "executable", // PRestic before "executable"
 };
 
@@ -159,6 +178,7 @@ function typeName(kind: OptionKind, spec?: OptionSpec): string {
     case "port": return "a port number from 1 to 65535";
     case "bwlimit": return "an rsync bandwidth limit such as 500, 2M or 1.5G";
     case "regex": return "a regular expression";
+    case "within": return "a restic duration such as 1y6m, 30d or 12h (years, months, days, hours)";
     default: return "text";
   }
 }
@@ -232,6 +252,9 @@ export function parseOption(profile: string, key: string, raw: unknown): OptionV
     case "priority":
       if (text === null || !["idle", "low", "normal", "high"].includes(text.toLowerCase())) return bad();
       return text.toLowerCase() as Priority;
+    case "within":
+      if (text === null || !/^(\d+[ymdh])+$/.test(text)) return bad();
+      return text;
     case "bwlimit": {
       const t = typeof raw === "number" ? String(raw) : text;
       if (t === null || !/^[0-9]+(\.[0-9]+)?[KMGkmg]?$/.test(t)) return bad();

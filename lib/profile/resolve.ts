@@ -55,6 +55,14 @@ export interface ProfileOptions {
   "ssh-port"?: number;
   bwlimit?: string;
   "stale-lock-age"?: number;
+  "keep-last"?: number;
+  "keep-hourly"?: number;
+  "keep-daily"?: number;
+  "keep-weekly"?: number;
+  "keep-monthly"?: number;
+  "keep-yearly"?: number;
+  "keep-within"?: string;
+  "keep-tag"?: string[];
 }
 
 export interface EffectiveProfile {

@@ -138,8 +138,29 @@ describe("restic: plans", function () {
     assert.deepEqual(f.args.slice(f.args.indexOf("forget")), ["forget", "--cache-dir=/var/cache/hb", "--json", "--keep-daily=7", "--keep-weekly=4", "--keep-within=1y", "--tag=photos", "--prune"]);
     const g = R.resticPlan(job({ restic: { command: "forget", args: ["--keep-last", "3"] } }), nas, V14);
     assert.deepEqual(g.args.slice(-2), ["--keep-last", "3"]);
-    assert.throws(() => R.resticPlan(job({ restic: { command: "forget" } }), nas, V14), /forget needs a keep policy/);
+    assert.throws(() => R.resticPlan(job({ restic: { command: "forget" } }), nas, V14), /forget needs a keep policy: set keep-daily, keep-last, \.\.\. on profile "nas"/);
     assert.throws(() => R.resticPlan(job({ restic: { command: "forget" } }), nas, V14, { keep: { daily: -1 } }), /keep daily must be a whole number/);
+  });
+
+  it("forget without a policy of its own takes the profile's keep-* options, inherited; its own policy wins whole", function () {
+    const sets = new Map([
+      ["base", { options: { "keep-daily": "7", "flag.keep-weekly": "4", "keep-within": "1y6m", "keep-tag": "keep forever" } }],
+      ["child", { options: { inherit: ["base"], repository: "/r", "password-file": "/pw", "keep-daily": 3 } }],
+    ]);
+    const child = P.resolveProfile("child", sets);
+    assert.deepEqual(P.keepOf(child), { daily: 3, weekly: 4, within: "1y6m", tags: ["keep", "forever"] });
+    const f = R.resticPlan(job({ restic: { command: "forget", args: ["--prune"] } }), child, V14);
+    assert.deepEqual(f.args.slice(f.args.indexOf("--json") + 1), ["--keep-daily=3", "--keep-weekly=4", "--keep-within=1y6m", "--keep-tag=keep", "--keep-tag=forever", "--prune"]);
+    // A policy of the node's (or in the arguments, or snapshot IDs) replaces the profile's.
+    const own = R.resticPlan(job({ restic: { command: "forget" } }), child, V14, { keep: { last: 2 } });
+    assert.deepEqual(own.args.filter((a) => a.startsWith("--keep-")), ["--keep-last=2"]);
+    const ids = R.resticPlan(job({ restic: { command: "forget", args: ["abc123"] } }), child, V14);
+    assert.deepEqual(ids.args.filter((a) => a.startsWith("--keep-")), []);
+    // The keep options are forget's only: a backup with the same profile carries none.
+    const b = R.resticPlan(job({ source: { paths: [{ path: "/x" }] }, restic: { command: "backup" } }), child, V14);
+    assert.deepEqual(b.args.filter((a) => a.startsWith("--keep")), []);
+    assert.throws(() => P.resolveProfile("x", new Map([["x", { options: { "keep-within": "forever" } }]])), /option "keep-within" must be a restic duration such as 1y6m/);
+    assert.throws(() => P.resolveProfile("x", new Map([["x", { options: { "keep-last": "-1" } }]])), /option "keep-last" must be a whole number from 0 to 100000/);
   });
 
   it("check, prune, snapshots, stats, unlock, init and any other command", function () {

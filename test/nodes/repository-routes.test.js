@@ -123,4 +123,33 @@ describe(`repository routes: init, unlock, stats (Node-RED ${helper.major})`, fu
     assert.equal(mine[0].size - mine[1].size, 500);
     assert.ok(!JSON.stringify(s).includes(existing.password));
   });
+  it("forget: the profile's keep policy (GET keep, inherited) is used when the request names none; without any it is a 400 and restic removes nothing", async function () {
+    const repo = await initResticRepo();
+    const src = u.tmpDir("keep-src");
+    for (let i = 0; i < 3; i++) {
+      fs.writeFileSync(path.join(src, `f${i}.txt`), `${i}`);
+      assert.equal((await restic(repo, ["backup", src])).code, 0);
+    }
+    const at = { repository: repo.repository, "password-file": repo.passwordFile, "cache-dir": repo.cacheDir };
+    await load([
+      { id: "cfg-base", type: "highball-profile-config", name: "base", options: { "keep-last": "1", "keep-within": "1h" } },
+      { id: "cfg-kept", type: "highball-profile-config", name: "kept", options: { inherit: ["base"], ...at, "keep-within": "" } },
+      { id: "cfg-none", type: "highball-profile-config", name: "none", options: at },
+    ]);
+    assert.deepEqual((await helper.request().get("/highball/profiles/cfg-kept/keep").expect(200)).body, { profile: "kept", keep: { last: 1, within: "1h" } });
+    assert.deepEqual((await helper.request().get("/highball/profiles/cfg-none/keep").expect(200)).body, { profile: "none", keep: null });
+    const refused = await helper.request().post("/highball/profiles/cfg-none/forget").send({ dryRun: true }).expect(400);
+    assert.match(refused.body.error, /profile "none" has no keep policy/);
+    // keep-within 1h keeps all three (made a moment ago): the profile's policy is what ran.
+    const within = (await helper.request().post("/highball/profiles/cfg-kept/forget").send({ dryRun: true }).expect(200)).body;
+    assert.equal(within.remove.length, 0);
+    assert.equal(within.keep.length, 3);
+    // The request's own policy replaces the profile's whole (no keep-within from it).
+    const own = (await helper.request().post("/highball/profiles/cfg-kept/forget").send({ dryRun: true, keep: { last: 1 } }).expect(200)).body;
+    assert.equal(own.remove.length, 2);
+    const log = (await helper.request().get(`/highball/runs/${own.runId}/log`).expect(200)).text;
+    assert.match(log, /--keep-last=1/);
+    assert.doesNotMatch(log, /--keep-within/);
+    assert.equal(JSON.parse((await restic(repo, ["snapshots", "--json"])).stdout).length, 3, "a dry run removed a snapshot");
+  });
 });

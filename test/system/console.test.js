@@ -44,7 +44,8 @@ for (const major of [4, 5]) {
       fs.writeFileSync(wrongPw, "not the password", { mode: 0o600 });
       const flows = [
         { id: tab, type: "tab", label: "console" },
-        { id: "cfg-nas", type: "highball-profile-config", name: "nas", options: { repository: repo.repository, "password-file": repo.passwordFile, "cache-dir": repo.cacheDir } },
+        // Its keep policy (keep-last 1) is where the Snapshots tab's forget starts.
+        { id: "cfg-nas", type: "highball-profile-config", name: "nas", options: { repository: repo.repository, "password-file": repo.passwordFile, "cache-dir": repo.cacheDir, "keep-last": "1" } },
         { id: "cfg-bad", type: "highball-profile-config", name: "bad", options: { repository: repo.repository, "password-file": wrongPw, "cache-dir": repo.cacheDir } },
         job("job-long", LONG, "cfg-nas"),
         job("job-broken", "broken", "cfg-bad"),
@@ -148,12 +149,13 @@ for (const major of [4, 5]) {
       assert.equal(jobs.find((j) => j.id === "repository:nas").last.command, "unlock");
     });
 
-    it("forget shows what a keep policy would remove, removes nothing until confirmed, then exactly that", async function () {
+    it("forget starts from the profile's keep policy, shows what it would remove, removes nothing until confirmed, then exactly that", async function () {
       const before = JSON.parse((await restic(repo, ["snapshots", "--json"])).stdout);
       assert.equal(before.length, 3);
       await page.locator(".highball-snap-forget-open").click();
-      for (const k of ["daily", "weekly", "monthly"]) await page.locator(`.highball-snap-keep-${k}`).fill("0");
-      await page.locator(".highball-snap-keep-last").fill("1");
+      await page.waitForFunction(() => /keep policy of profile nas/.test((document.querySelector(".highball-snap-keep-source") || {}).textContent || ""), null, { timeout: 30000 });
+      assert.equal(await page.locator(".highball-snap-keep-last").inputValue(), "1");
+      for (const k of ["hourly", "daily", "weekly", "monthly", "yearly", "within"]) assert.equal(await page.locator(`.highball-snap-keep-${k}`).inputValue(), "", `keep ${k} is not the profile's`);
       await page.locator(".highball-snap-forget-dry").click();
       await page.locator(".highball-snap-forget-plan").waitFor({ state: "visible", timeout: 60000 });
       assert.match(await page.locator(".highball-snap-forget-plan").textContent(), /would remove 2 snapshots and keep 1/);
