@@ -57,7 +57,7 @@ export async function restoreAsRun(engine: Engine, browser: SnapshotBrowser, p: 
   if (plan.refused) throw new SnapshotError(409, plan.refused);
   const target = plan.target === "original" ? "/" : plan.target;
   const includes = plan.paths.includes("/") ? [] : plan.paths.map((x) => `--include=${literalPattern(x)}`);
-  const record = await (await startRestoreRun(engine, p, plan.snapshot, target, includes)).result;
+  const record = await (await startRestoreRun(engine, p, plan.snapshot, target, includes, { bytes: plan.bytes, files: plan.files })).result;
   refusedBeforeStart(record);
   if (!record.ok) throw new SnapshotError(502, record.error ?? "restic restore failed");
   return { ...plan, dryRun: false, restored: true, durationMs: Date.now() - started, runId: record.runId, status: record.status };

@@ -10,10 +10,11 @@
  * never run at once (the engine refuses a second run of a key), while a restore may run beside a
  * check.
  */
-import type { Engine, ActiveRun } from "../runs/engine";
+import type { Engine, ActiveRun, Step } from "../runs/engine";
 import { AlreadyRunningError } from "../runs/engine";
 import type { Job } from "../job/schema";
 import type { RunRecord } from "../runs/types";
+import { writeProgress } from "../runs/written";
 import type { EffectiveProfile } from "../profile/resolve";
 import { withPassword } from "../profile/restic";
 import { resticStep, detectResticVersion, atLeast, type ForgetPolicy, type ResticVersion } from "../engines/restic";
@@ -61,16 +62,20 @@ export async function startRepositoryRun(engine: Engine, profile: EffectiveProfi
   return startRestic(engine, profile, p);
 }
 
-async function startRestic(engine: Engine, profile: EffectiveProfile, p: Plan, version?: (v: ResticVersion) => string[]): Promise<ActiveRun> {
+/** What a run adds for the detected restic: arguments, and a progress sampler where restic prints none. */
+type ForVersion = (v: ResticVersion) => { argv: string[]; sample?: Step["sample"] };
+
+async function startRestic(engine: Engine, profile: EffectiveProfile, p: Plan, version?: ForVersion): Promise<ActiveRun> {
   const busy = engine.runningFor(p.key);
   if (busy) throw new BusyError(`"${p.name}" is already running (run ${busy.runId}); wait for it to end`, busy.runId);
   const job = { name: p.name, engine: "restic", profile: profile.name } as Job;
   try {
     const eff = await withPassword(profile);
     const v = await detectResticVersion(eff.options.executable ?? "restic");
-    const argv = version ? [...p.argv, ...version(v)] : p.argv;
+    const more = version?.(v);
+    const argv = more ? [...p.argv, ...more.argv] : p.argv;
     const step = resticStep(job, eff, v, { argv, ...p.opts });
-    return engine.start({ job, key: p.key, command: p.command, steps: [{ plan: step.plan, parser: step.parser }], resources: eff.options.repository ? [`restic:${eff.options.repository}`] : [], logDays: eff.options["prune-logs-after"] });
+    return engine.start({ job, key: p.key, command: p.command, steps: [{ plan: step.plan, parser: step.parser, sample: more?.sample }], resources: eff.options.repository ? [`restic:${eff.options.repository}`] : [], logDays: eff.options["prune-logs-after"] });
   } catch (err) {
     if (err instanceof AlreadyRunningError) throw new BusyError(err.message, err.runId);
     return engine.fail({ key: p.key, name: p.name, engine: "restic", command: p.command, error: (err as Error).message });
@@ -109,12 +114,17 @@ export function forgetPlan(record: RunRecord): ForgetPlan {
   return out;
 }
 
-/** A restore as a run: restic restore of `includes` of `snapshot` into `target`. */
-export async function startRestoreRun(engine: Engine, profile: EffectiveProfile, snapshot: string, target: string, includes: string[]): Promise<ActiveRun> {
+/**
+ * A restore as a run: restic restore of `includes` of `snapshot` into `target`. `expected` is
+ * what its dry run counted (bytes and files of the selection).
+ */
+export async function startRestoreRun(engine: Engine, profile: EffectiveProfile, snapshot: string, target: string, includes: string[], expected?: { bytes: number; files: number }): Promise<ActiveRun> {
   const p: Plan = { key: restoreKey(profile.name), name: restoreName(profile.name), command: "restore", argv: ["restore", `--target=${target}`, ...includes], opts: {} };
-  // restic 0.16 and later report restore progress as JSON status lines; older ones print nothing
-  // while restoring, so the run shows as running without a percentage.
-  return startRestic(engine, profile, p, (v) => [...(atLeast(v, 0, 16) ? ["--json"] : []), "--", snapshot]);
+  // restic 0.16 and later report restore progress as JSON status lines. Older ones print nothing
+  // while restoring: their progress is what restic has written against what the dry run counted.
+  return startRestic(engine, profile, p, (v) => atLeast(v, 0, 16)
+    ? { argv: ["--json", "--", snapshot] }
+    : { argv: ["--", snapshot], sample: expected ? writeProgress(expected.bytes, expected.files) : undefined });
 }
 
 /** Where a restic backup run's snapshot came from, for the Snapshots tab's "made by". */

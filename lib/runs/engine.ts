@@ -20,7 +20,15 @@ import type { StartedCommand } from "./command";
 import type { Hook, HookWhen } from "../job/schema";
 import { DISK_FULL, MIN_FREE_BYTES, diskFullError, freeBytes, productFullSentence } from "./diskfull";
 
-export interface Step { plan: ProcessPlan; parser: OutputParser }
+export interface Step {
+  plan: ProcessPlan;
+  parser: OutputParser;
+  /**
+   * Progress read from outside the tool's output, asked every half second while it runs, for
+   * a tool that prints none while it works (restic restore before 0.16). Gets the tool's pid.
+   */
+  sample?: (pid: number) => Progress | null;
+}
 
 export interface StartRequest {
   job: Job;
@@ -278,19 +286,19 @@ export class ActiveRun extends EventEmitter {
     const { plan, parser } = step;
     log.write(`# ${[plan.command, ...plan.args].map((a) => (/[\s'"$`\\;|&<>()]/.test(a) ? JSON.stringify(a) : a)).join(" ")}`);
     let hopeless = false;
+    const show = (p: Progress) => {
+      this.lastProgress = Date.now();
+      this.progress = p;
+      this.emit("progress", p);
+    };
     const onLine = (stream: "stdout" | "stderr", line: string, transient: boolean) => {
       if (stream === "stdout") parser.stdout(line); else parser.stderr(line);
       if (!hopeless && parser.hopeless?.()) { hopeless = true; this.kill(); } // finish() says why
       if (this.diskLine === null && stream === "stderr" && DISK_FULL.test(line)) this.diskLine = line;
       this.emit("line", stream, line, transient);
-      const now = Date.now();
-      if (now - this.lastProgress >= PROGRESS_EVERY_MS) {
+      if (Date.now() - this.lastProgress >= PROGRESS_EVERY_MS) {
         const p = parser.takeProgress();
-        if (p) {
-          this.lastProgress = now;
-          this.progress = p;
-          this.emit("progress", p);
-        }
+        if (p) show(p);
       }
     };
     // Direct output: the tool writes into the log file itself, a follower reads it back for
@@ -312,9 +320,24 @@ export class ActiveRun extends EventEmitter {
     }, log, follower ? log.file : undefined);
     follower?.start(PROGRESS_EVERY_MS / 2);
     this.proc = proc;
-    void proc.started.then((pid) => { if (pid) this.engine.registry.update(this.runId, { pid }); });
+    let sampler: NodeJS.Timeout | null = null;
+    let ended = false;
+    void proc.started.then((pid) => {
+      if (!pid) return;
+      this.engine.registry.update(this.runId, { pid });
+      const sample = step.sample;
+      if (sample && !sampler && !ended) {
+        sampler = setInterval(() => {
+          const p = sample(pid);
+          if (p) show(p);
+        }, PROGRESS_EVERY_MS);
+      }
+    });
     if (this.stopReason) this.kill();
     const end = await proc.done;
+    ended = true;
+    if (sampler) clearInterval(sampler);
+    sampler = null;
     follower?.stop();
     this.exitCode = end.code;
     if (end.spawnError) return { status: "failed", error: end.spawnError, stats: emptyStats() };

@@ -133,6 +133,36 @@ describe("repository actions and restores as runs", function () {
     await assert.rejects(restoreAsRun(engine, new SnapshotBrowser(), profile, { snapshot: snaps[0].id, paths: [path.join(src, "top.txt")], target }), (e) => e.status === 409);
   });
 
+  it("a restore reports its progress while it runs, on every version (0.16+ from restic's JSON, before from what restic has written)", async function () {
+    // 12 MiB of random data in 4 MiB packs, read at 4 MiB/s (restic's own --limit-download): a
+    // few seconds of restore, written pack by pack (restic 0.16+ counts what it wrote, too).
+    const MiB = 1024 * 1024;
+    const big = path.join(u.tmpDir("big"), "data");
+    fs.mkdirSync(big, { recursive: true });
+    for (let i = 0; i < 3; i++) fs.writeFileSync(path.join(big, `blob${i}.bin`), require("node:crypto").randomBytes(4 * MiB));
+    assert.equal((await restic(repo, ["backup", "--pack-size=4", big])).code, 0);
+    const snap = JSON.parse((await restic(repo, ["snapshots", "--json", "--path", big])).stdout)[0];
+    engine.profiles.set("cfg-slow", { name: "slow", def: { options: { repository: repo.repository, "password-file": repo.passwordFile, "cache-dir": repo.cacheDir, "limit-download": "4M" } } });
+    const slow = resolveProfile("slow", engine.profileSet());
+    const seen = [];
+    const watch = (run) => { if (run.key === "restore:slow") run.on("progress", (p) => seen.push(p)); };
+    engine.on("start", watch);
+    try {
+      const target = path.join(u.tmpDir("restore-slow"), "into");
+      const s = await restoreAsRun(engine, new SnapshotBrowser(), slow, { snapshot: snap.id, paths: [big], target });
+      assert.equal(s.restored, true);
+      for (let i = 0; i < 3; i++) assert.equal(fs.statSync(path.join(target, big, `blob${i}.bin`)).size, 4 * MiB);
+    } finally {
+      engine.off("start", watch);
+    }
+    assert.ok(seen.length >= 2, `progress while restoring: ${JSON.stringify(seen)}`);
+    const mid = seen.filter((p) => typeof p.percent === "number" && p.percent > 0 && p.percent < 100 && p.bytesDone > 0 && p.bytesDone < p.bytesTotal);
+    assert.ok(mid.length >= 1, `a share between 0 and 100 %: ${JSON.stringify(seen)}`);
+    for (const p of seen) if (p.bytesTotal !== null) assert.ok(p.bytesTotal >= 12 * MiB && p.bytesTotal < 13 * MiB, `the selection's size: ${p.bytesTotal}`);
+    const done = seen.map((p) => p.bytesDone ?? 0);
+    assert.ok(done.every((d, i) => i === 0 || d >= done[i - 1]), `bytes done only grow: ${done}`);
+  });
+
   it("finds the run that made a snapshot from the history of restic jobs", async function () {
     const now = Date.now();
     await engine.history.add({
