@@ -53,7 +53,10 @@ export interface StartedCommand {
   stdout: Readable;
   /** Resolves when the process has ended; never rejects. */
   done: Promise<CommandExit>;
-  /** Stops the whole process group (SIGTERM unless told otherwise). */
+  /**
+   * Stops the whole process group (SIGTERM unless told otherwise); its output is drained from
+   * then on, and a group still there 5 s later gets SIGKILL.
+   */
   kill(signal?: NodeJS.Signals): void;
 }
 
@@ -101,9 +104,16 @@ function start(req: CommandRequest, maxStderr: number, stdoutLines: boolean): St
   let spawnError: string | null = null;
   let timedOut = false;
   let stderr = "";
+  let hard: ReturnType<typeof setTimeout> | null = null;
   const kill = (signal: NodeJS.Signals = "SIGTERM") => {
     if (!pid || ended) return;
     try { process.kill(-pid, signal); } catch { /* already gone */ }
+    if (signal === "SIGKILL") return;
+    // Stopped, nobody reads its output any more: drained, so a tool that catches the signal and
+    // ends in order (restic 0.17+ does) is not held on a full pipe; and killed if it lingers.
+    child.stdout?.resume();
+    hard ??= setTimeout(() => kill("SIGKILL"), KILL_AFTER_MS);
+    hard.unref();
   };
   child.on("error", (err: NodeJS.ErrnoException) => { spawnError = spawnErrorSentence(req.command, { message: err.message, code: err.code ?? null }); });
   const errLines = req.line ? new LineSplitter("stderr", req.line) : null;
@@ -120,12 +130,9 @@ function start(req: CommandRequest, maxStderr: number, stdoutLines: boolean): St
     outLines = splitter;
     child.stdout.on("data", (b: Buffer) => splitter.push(dec.write(b)));
   }
-  let hard: ReturnType<typeof setTimeout> | null = null;
   const timer = req.timeoutMs ? setTimeout(() => {
     timedOut = true;
     kill("SIGTERM");
-    hard = setTimeout(() => kill("SIGKILL"), KILL_AFTER_MS);
-    hard.unref();
   }, req.timeoutMs) : null;
   timer?.unref();
   // "close" comes after the exit and after the output streams ended, so all output is in.

@@ -71,6 +71,22 @@ describe("the helper command runner", function () {
     assert.deepEqual(lines.sort(), ["stderr:two", "stdout:one", "stdout:three"]);
   });
 
+  it("kill of a command that catches SIGTERM and is held on a full pipe nobody reads: drained, then SIGKILL 5 s on", async function () {
+    this.timeout(20000);
+    // Ignores SIGTERM and writes as fast as it can; the caller stopped reading after one chunk.
+    const script = "process.on('SIGTERM', () => {}); const b = Buffer.alloc(1 << 16, 120); (function w() { process.stdout.write(b, w); })();";
+    const c = startCommand({ command: process.execPath, args: ["-e", script] });
+    await new Promise((resolve) => c.stdout.once("data", resolve));
+    c.stdout.pause();
+    const t0 = Date.now();
+    c.kill();
+    const exit = await c.done;
+    assert.equal(exit.signal, "SIGKILL");
+    const ms = Date.now() - t0;
+    assert.ok(ms >= 4500 && ms < 15000, `killed after ${ms} ms`);
+    assert.equal(alive(c.pid), false);
+  });
+
   it("streams stdout to a caller that parses it, and kill stops the group", async function () {
     const c = startCommand({ command: "sh", args: ["-c", "echo first; sleep 30"] });
     assert.ok(c.pid > 0);

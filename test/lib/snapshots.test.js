@@ -225,6 +225,23 @@ describe("snapshot browser against restic", function () {
     await assert.rejects(b.open(profile, snap, `${src}/missing.txt`), (err) => err.status === 404);
   });
 
+  it("a file view stopped after its first bytes ends its restic dump on every version (0.17+ catch the signal and wait for the pipe)", async function () {
+    this.timeout(60000);
+    const big = path.join(u.tmpDir("view-big"), "big.bin");
+    fs.writeFileSync(big, require("node:crypto").randomBytes(8 * 1024 * 1024));
+    assert.equal((await restic(repo, ["backup", big])).code, 0);
+    const bigSnap = JSON.parse((await restic(repo, ["snapshots", "--json", "--path", big])).stdout)[0].id;
+    const d = await new SnapshotBrowser().open(profile, bigSnap, big);
+    assert.ok(d.head.length > 0);
+    // The viewer went away: nobody reads the rest.
+    const t0 = Date.now();
+    d.stop();
+    await d.done;
+    assert.ok(Date.now() - t0 < 15000, `restic dump ended ${Date.now() - t0} ms after the stop`);
+    const left = require("node:child_process").spawnSync("pgrep", ["-f", `dump .*${bigSnap}`], { encoding: "utf8" }).stdout.trim();
+    assert.equal(left, "", "a restic dump is still running");
+  });
+
   it("falls back to restic's text diff and to tar archives when restic is older than 0.13 and 0.12", async function () {
     fs.writeFileSync(path.join(src, "top.txt"), "top, changed and longer\n");
     fs.rmSync(path.join(src, "deep", "level0", "g1.txt"));
