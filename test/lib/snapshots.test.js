@@ -227,11 +227,14 @@ describe("snapshot browser against restic", function () {
 
   it("a file view stopped after its first bytes ends its restic dump on every version (0.17+ catch the signal and wait for the pipe)", async function () {
     this.timeout(60000);
+    // A repository of its own: the tests around this one count the snapshots of theirs.
+    const own = await initResticRepo();
     const big = path.join(u.tmpDir("view-big"), "big.bin");
     fs.writeFileSync(big, require("node:crypto").randomBytes(8 * 1024 * 1024));
-    assert.equal((await restic(repo, ["backup", big])).code, 0);
-    const bigSnap = JSON.parse((await restic(repo, ["snapshots", "--json", "--path", big])).stdout)[0].id;
-    const d = await new SnapshotBrowser().open(profile, bigSnap, big);
+    assert.equal((await restic(own, ["backup", big])).code, 0);
+    const bigSnap = JSON.parse((await restic(own, ["snapshots", "--json"])).stdout)[0].id;
+    const viewer = resolveProfile("v", new Map([["v", { options: { repository: own.repository, "password-file": own.passwordFile, "cache-dir": own.cacheDir } }]]));
+    const d = await new SnapshotBrowser().open(viewer, bigSnap, big);
     assert.ok(d.head.length > 0);
     // The viewer went away: nobody reads the rest.
     const t0 = Date.now();
