@@ -36,6 +36,8 @@ export class SnapshotIndexes {
   /** Full ids of the indexes on disk, per repository key (read once from the folder). */
   private readonly known = new Map<string, Set<string>>();
   private readonly building = new Map<string, Promise<IndexMeta | null>>();
+  /** Snapshots (repo/id as asked and in full) whose index alone was over the bound, not built again. */
+  private readonly tooBig = new Set<string>();
   private readonly touched = new Map<string, number>();
   /** One index is built at a time: it reads a whole snapshot. */
   private readonly slots = new Slots(1);
@@ -147,6 +149,9 @@ export class SnapshotIndexes {
    */
   build(repo: string, snap: string, source: IndexSource): Promise<IndexMeta | null> {
     const key = `${repo}/${snap}`;
+    // Indexing is off (snapshotIndexMB 0), or this snapshot's index alone is over the bound:
+    // listing it with restic again would only be thrown away again.
+    if (this.maxBytes === 0 || this.tooBig.has(key)) return Promise.resolve(null);
     let b = this.building.get(key);
     if (b) return b;
     b = this.slots.run(async () => {
@@ -160,7 +165,10 @@ export class SnapshotIndexes {
         const meta = await writer.finish(id);
         await fsp.rename(tmp, this.file(repo, id));
         (await this.ids(repo)).add(id);
-        await this.bound(this.file(repo, id));
+        if (!(await this.bound(this.file(repo, id)))) {
+          this.tooBig.add(key).add(`${repo}/${id}`);
+          return null;
+        }
         return meta;
       } catch (err) {
         await writer.abort();
@@ -186,8 +194,11 @@ export class SnapshotIndexes {
     return n;
   }
 
-  /** Keeps the folder within its bound: least recently used first, never `fresh` unless it alone is too big. */
-  private async bound(fresh: string): Promise<void> {
+  /**
+   * Keeps the folder within its bound: least recently used first, never `fresh` unless it alone
+   * is too big; false when it had to go too.
+   */
+  private async bound(fresh: string): Promise<boolean> {
     const files: { file: string; repo: string; id: string; size: number; used: number }[] = [];
     let total = 0;
     for (const repo of await fsp.readdir(this.dir).catch(() => [] as string[])) {
@@ -201,13 +212,16 @@ export class SnapshotIndexes {
         total += st.size;
       }
     }
-    if (total <= this.maxBytes) return;
+    if (total <= this.maxBytes) return true;
     files.sort((a, b) => (a.file === fresh ? 1 : 0) - (b.file === fresh ? 1 : 0) || a.used - b.used);
+    let kept = true;
     for (const f of files) {
       if (total <= this.maxBytes) break;
       await this.discard(f.repo, f.id);
       total -= f.size;
+      if (f.file === fresh) kept = false;
     }
+    return kept;
   }
 
   /** Bytes the folder holds now. */

@@ -221,6 +221,26 @@ describe("snapshot index", function () {
     const kept = [...await idx.indexed(require("../../dist/lib/snapshots").repoKey(profile))];
     assert.deepEqual(kept, [snaps[1]]);
     assert.ok(await idx.size() <= one * 1.5);
+
+    // restic ls --json runs (the wrapper logs each restic start) while indexing is bounded away.
+    const lsRuns = () => fs.readFileSync(log, "utf8").split("\n").filter((l) => / ls .*--json -- [0-9a-f]{8,64}$/.test(l)).length;
+    // snapshotIndexMB 0: indexing is off, and no restic is started for an index thrown away.
+    const off = new SnapshotIndexes(u.tmpDir("home"), { maxMB: 0 });
+    let before = lsRuns();
+    assert.equal(await browser.index(profile, snaps[0], off), null);
+    assert.equal(await browser.ls(profile, snaps[0], src, {}, off).then((r) => r.total > 0), true, "browsing still works, from restic");
+    await off.settled();
+    assert.equal(lsRuns(), before, "indexing ran restic with the index folder bounded to 0");
+    // An index that alone is over the bound: built once, dropped, and not listed again for it.
+    const tiny = new SnapshotIndexes(u.tmpDir("home"), { maxMB: (one * 0.5) / (1024 * 1024) });
+    before = lsRuns();
+    assert.equal(await browser.index(profile, snaps[1], tiny), null);
+    assert.equal(lsRuns(), before + 1);
+    assert.equal(await browser.index(profile, snaps[1], tiny), null);
+    await browser.ls(profile, snaps[1], src, {}, tiny);
+    await tiny.settled();
+    assert.equal(lsRuns(), before + 1, "the too-big index was listed again");
+    assert.equal(await tiny.size(), 0);
   });
 
   it("writes an index in bounded pieces whatever order the entries come in", async function () {
