@@ -31,6 +31,11 @@ function profileOptions(name: string, values: Record<string, string>, warnings: 
       warnings.push(`profile "${name}" has a plain password; it was not imported: enter it as the profile's password in Node-RED (kept as a credential, never in the flow)`);
       continue;
     }
+    // Any secret option, whichever spelling named it (env.RESTIC_REST_PASSWORD is rest-password).
+    if (OPTIONS[canon]?.secret) {
+      warnings.push(`${key} in profile "${name}" is a secret and was not imported (secrets never go into the flow): enter it in the profile's ${canon === "rest-password" ? "REST password" : canon} field (kept as a credential)`);
+      continue;
+    }
     if (canon === "password-keyring") {
       warnings.push(`profile "${name}" takes its password from PRestic's OS keyring ("${text}"), which Node-RED cannot read: enter the password in the profile`);
     }
@@ -46,7 +51,7 @@ function profileOptions(name: string, values: Record<string, string>, warnings: 
     if (canon === "repository" && repositoryUrlPassword(text)) {
       const pw = repositoryUrlPassword(text)!;
       options[key] = text.replace(`:${pw}@`, "@");
-      warnings.push(`the repository URL of profile "${name}" held a password; it was imported without it: give the REST server's password in Node-RED's environment (RESTIC_REST_PASSWORD) or re-add it`);
+      warnings.push(`the repository URL of profile "${name}" held a password; it was imported without it: enter it in the profile's REST password field (kept as a credential)`);
       continue;
     }
     try {

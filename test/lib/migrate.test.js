@@ -76,6 +76,21 @@ describe("migrate: PRestic config.ini", function () {
     assert.equal(named(nodes, TYPES.profile, "b2").options["env.B2_ACCOUNT_ID"], "0012ab34cd56", "identifiers stay");
   });
 
+  it("leaves out a REST server's password under any of its spellings (it is a credential)", function () {
+    const ini = [
+      "[rest-a]", "flag.repo = rest:https://anna@backup.lan:8000/a", "env.RESTIC_REST_PASSWORD = rest-secret-one-1234", "password-file = /etc/a.pw",
+      "[rest-b]", "repository = rest:https://anna@backup.lan:8000/b", "rest-password = rest-secret-two-5678", "password-file = /etc/b.pw",
+      "[rest-c]", "repository = rest:https://anna:rest-secret-three-9@backup.lan:8000/c", "password-file = /etc/c.pw",
+    ].join("\n");
+    const r = importPrestic(ini);
+    const text = JSON.stringify(r.nodes);
+    for (const secret of ["rest-secret-one-1234", "rest-secret-two-5678", "rest-secret-three-9"]) assert.ok(!text.includes(secret), `${secret} is in the flow`);
+    assert.ok(r.warnings.includes(`env.RESTIC_REST_PASSWORD in profile "rest-a" is a secret and was not imported (secrets never go into the flow): enter it in the profile's REST password field (kept as a credential)`), r.warnings.join("\n"));
+    assert.ok(r.warnings.some((w) => w.startsWith(`rest-password in profile "rest-b" is a secret and was not imported`)));
+    assert.ok(r.warnings.some((w) => w.startsWith(`the repository URL of profile "rest-c" held a password; it was imported without it`)));
+    assert.equal(named(r.nodes, TYPES.profile, "rest-c").options.repository, "rest:https://anna@backup.lan:8000/c");
+  });
+
   it("reports unknown keys instead of dropping them silently", function () {
     assert.ok(warnings.includes(`unknown key "log-level" in profile "base" was not imported`));
     assert.ok(warnings.includes(`unknown key "global-flags" in profile "b2" was not imported`));
