@@ -32,6 +32,11 @@ export interface NotifierOptions {
   jobs?: () => KnownJob[];
   /** How long close() lets deliveries under way finish before it cuts them off. */
   closeGraceMs?: number;
+  /**
+   * What a digest waits for besides the notifier's own state: the runtime's job summaries loaded
+   * and the flows started (a digest caught up at start must not list every job as never run).
+   */
+  before?: Promise<unknown>;
 }
 
 interface Resolved {
@@ -197,6 +202,7 @@ export class Notifier extends EventEmitter<NotifierEvents> {
   private readonly book: DigestBook;
   private readonly digestTimer: DigestTimer | null = null;
   private readonly jobs: () => KnownJob[];
+  private readonly before: Promise<unknown>;
   /** Resolves once the digest's count of an earlier process is read. */
   readonly ready: Promise<void>;
 
@@ -217,6 +223,7 @@ export class Notifier extends EventEmitter<NotifierEvents> {
     };
     if (this.r.staleMs > 0) this.scheduleStaleCheck();
     this.jobs = options.jobs ?? (() => []);
+    this.before = options.before ?? Promise.resolve();
     this.book = new DigestBook(config.digest?.file ?? null, this.clock.now());
     const sched = config.digest?.schedule?.trim() ? digestSchedule(config.digest.schedule, config.digest.timezone) : null;
     if (sched && !("error" in sched)) this.digestTimer = new DigestTimer(sched, this.clock, () => void this.digest());
@@ -350,6 +357,7 @@ export class Notifier extends EventEmitter<NotifierEvents> {
   async digest(): Promise<SubmitResult> {
     try {
       await this.ready.catch(() => undefined);
+      await this.before.catch(() => undefined);
       await this.flush();
       const report = this.book.take(this.clock.now(), this.jobs(), this.r.staleMs);
       await this.book.save();

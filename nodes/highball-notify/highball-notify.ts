@@ -7,7 +7,7 @@ import { notifyConfig, notifyLook, forgetTarget, submitError, type NotifySetting
 import type { MqttDef } from "../../lib/mqtt/channel";
 import { mqttOf } from "./mqtt";
 import { mountNotifyRoutes } from "../../lib/http/notify-routes";
-import { engineOf } from "../shared/runtime";
+import { engineOf, afterStart } from "../shared/runtime";
 import { digestFile, knownJobsOf } from "../../lib/notify/digest";
 import type { RunRecord } from "../../lib/runs/types";
 
@@ -25,7 +25,9 @@ export = function (RED: NodeAPI) {
     const node = this;
     const engine = engineOf(RED);
     const config = notifyConfig(def, node.credentials, digestFile(engine.home, node.id));
-    const notifier = new Notifier(config, { jobs: () => knownJobsOf(engine) });
+    // A digest (one caught up at start too) waits for the flows to start and the jobs' summaries.
+    const started = new Promise<void>((resolve) => afterStart(RED, node, resolve));
+    const notifier = new Notifier(config, { jobs: () => knownJobsOf(engine), before: started.then(() => engine.history.ready()) });
     // The digest counts every run of this Node-RED, whatever is wired to the node.
     const counted = (r: RunRecord) => void notifier.recordRun({ jobId: r.jobId, job: r.job, runId: r.runId, status: r.status, error: r.error, at: r.finishedAt });
     engine.on("end", counted);

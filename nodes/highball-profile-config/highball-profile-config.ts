@@ -51,7 +51,7 @@ export = function (RED: NodeAPI) {
         } catch (err) {
           node.warn(`${runs} was interrupted when Node-RED stopped and may have left a lock in the repository of profile "${name}", which could not be removed: ${message(err)}`);
         }
-      });
+      }, (err: unknown) => node.warn(`the runs interrupted when Node-RED stopped could not be read, so locks they left in the repository of profile "${name}" stay: ${message(err)}`));
     });
     node.on("close", () => {
       engine.profiles.delete(node.id);

@@ -53,7 +53,7 @@ export function runNode(RED: NodeAPI, node: Node, spec: RunNodeSpec): void {
         node.status(resultStatus(r));
         node.send([{ topic: r.job, payload: payloadOf(r), run: { runId: r.runId, logFile: r.logFile, log: `highball/runs/${r.runId}/log` } } as never, null]);
       }
-    });
+    }, (err: unknown) => node.warn(`runs interrupted when Node-RED stopped could not be read: ${(err as Error).message}`));
   });
 
   node.on("input", (msg, send, done) => {
