@@ -201,5 +201,19 @@ for (const major of [4, 5]) {
       assert.equal(runs[0].status, "success");
       assert.deepEqual(errors, [], "script errors in the editor");
     });
+
+    it("marks a browsed snapshot as indexed, and offers no comparison with a single snapshot", async function () {
+      // The restore above browsed the one snapshot forget left: its index is written in the background.
+      await util.waitFor(async () => {
+        const list = (await red.get("highball/profiles/cfg-nas/snapshots", { token })).json;
+        return list.length === 1 && list[0].indexed === true;
+      }, { timeout: 60000, what: "the browsed snapshot indexed" });
+      await page.locator(".highball-snap-back").click().catch(() => undefined);
+      await page.locator(".highball-snap-refresh").click();
+      await page.locator(".highball-snap-snapshot .highball-snap-indexed").waitFor({ state: "visible", timeout: 30000 });
+      assert.match(await page.locator(".highball-snap-indexed").getAttribute("title"), /Indexed/);
+      assert.equal(await page.locator(".highball-snap-diff-form").isVisible(), false, "Compare offered with one snapshot");
+      assert.deepEqual(errors, [], "script errors in the editor");
+    });
   });
 }
