@@ -14,6 +14,7 @@ import type { Engine, ActiveRun, Step } from "../runs/engine";
 import { AlreadyRunningError } from "../runs/engine";
 import type { Job } from "../job/schema";
 import type { RunRecord } from "../runs/types";
+import type { JobSummary } from "../runs/summary";
 import { writeProgress } from "../runs/written";
 import type { EffectiveProfile } from "../profile/resolve";
 import { withPassword } from "../profile/restic";
@@ -150,12 +151,33 @@ export async function snapshotOrigins(engine: Engine, repository: string): Promi
     keys.add(h.key);
   }
   for (const key of keys) {
-    for (const r of await engine.history.list(key, { limit: 1000 })) {
-      if (!r.snapshotId) continue;
-      const o = { job: r.job, jobId: r.jobId, runId: r.runId, startedAt: r.startedAt, status: r.status };
-      out[r.snapshotId] ??= o;
-      out[r.snapshotId.slice(0, 8)] ??= o;
+    for (const [id, o] of await originsOf(engine, key)) {
+      out[id] ??= o;
+      out[id.slice(0, 8)] ??= o;
     }
   }
   return out;
+}
+
+/**
+ * The snapshots one job's recorded runs made, newest first. The history store replaces a job's
+ * summary object whenever a run of it is recorded (lib/runs/summary.ts), so the list made from a
+ * summary holds until that summary is replaced: an unchanged history is not read again on every
+ * look at the Snapshots tab. Weakly held: a replaced summary takes its list with it.
+ */
+const origins = new WeakMap<JobSummary, [string, SnapshotOrigin][]>();
+
+async function originsOf(engine: Engine, key: string): Promise<[string, SnapshotOrigin][]> {
+  const summary = engine.history.summary(key);
+  if (!summary) return []; // no history: no runs, no snapshots
+  const known = origins.get(summary);
+  if (known) return known;
+  const list: [string, SnapshotOrigin][] = [];
+  for (const r of await engine.history.list(key, { limit: 1000 })) {
+    if (r.snapshotId) list.push([r.snapshotId, { job: r.job, jobId: r.jobId, runId: r.runId, startedAt: r.startedAt, status: r.status }]);
+  }
+  // A run recorded while the history was read replaced the summary: keep the list for the old
+  // one only, so the next look reads again.
+  origins.set(summary, list);
+  return list;
 }

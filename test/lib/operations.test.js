@@ -174,4 +174,32 @@ describe("repository actions and restores as runs", function () {
     assert.equal(o[snaps[0].id].job, "nightly");
     assert.equal(o[snaps[0].id.slice(0, 8)].runId, "20260101T000000-abcdef");
   });
+
+  it("reads a job's history for origins only when a run of it was recorded since", async function () {
+    // Every look at the Snapshots tab asks for origins: an unchanged history is not read again.
+    const read = [];
+    const list = engine.history.list.bind(engine.history);
+    engine.history.list = (key, opts) => { read.push(key); return list(key, opts); };
+    try {
+      const first = await ops.snapshotOrigins(engine, repo.repository);
+      assert.equal(first[snaps[0].id].runId, "20260101T000000-abcdef");
+      read.length = 0;
+      const again = await ops.snapshotOrigins(engine, repo.repository);
+      assert.deepEqual(again, first);
+      assert.deepEqual(read, [], "no history was read for an unchanged job");
+      // A new run of the job replaces its summary: that job's history, and only it, is read again.
+      const now = Date.now();
+      await engine.history.add({
+        job: "nightly", jobId: "job-1", runId: "20260102T000000-abcdef", engine: "restic", command: "backup", status: "success", ok: true,
+        startedAt: now, finishedAt: now, durationMs: 1, exitCode: 0, filesTotal: 1, filesChanged: 1, bytesTotal: 1, bytesTransferred: 1,
+        snapshotId: snaps[1].id, error: null, logFile: "y.log",
+      });
+      const after = await ops.snapshotOrigins(engine, repo.repository);
+      assert.deepEqual(read, ["job-1"]);
+      assert.equal(after[snaps[1].id].runId, "20260102T000000-abcdef");
+      assert.equal(after[snaps[0].id].runId, "20260101T000000-abcdef");
+    } finally {
+      delete engine.history.list;
+    }
+  });
 });
