@@ -6,6 +6,7 @@
  */
 import { validateJob, jobProblems, jobKey } from "../job/validate";
 import type { Job } from "../job/schema";
+import { named, AuthorityError, type DeployedJob } from "../job/authority";
 import { Gate, gaveUpText, waitText, type WaitInfo } from "./gate";
 import { jobResources, parseTags, type Granularity } from "./resources";
 
@@ -33,6 +34,8 @@ export interface DoorHost {
   warn(text: string): void;
   /** The restic repository of a deployed profile (id or name), when there is one. */
   repositoryOf(profile: string): string | undefined;
+  /** The jobs deployed by backup-job nodes: a string msg.job names one of them. */
+  deployed(): DeployedJob[];
 }
 
 /** The three outputs: admitted (or passed on), delayed, gave up. */
@@ -119,16 +122,20 @@ export class Door {
     if (m.job === undefined || m.job === null) {
       throw new Error("no job to gate: msg.job is missing; wire the conflict gate after a backup-job node, or send a job descriptor in msg.job");
     }
-    // An invalid job will not run and holds nothing: it goes straight on, so the run node after
-    // the gate refuses it and records the failure as a run (SPEC "Every failure is a run").
-    // The profile may still come from that restic node (SPEC "Profiles, chosen once").
-    if (jobProblems(m.job, { needsProfile: false }).length) {
+    // A string names a deployed job (its id or name), which the run node then runs as
+    // configured: it is gated as that job, with that job's resources.
+    const raw = typeof m.job === "string" ? this.deployedJob(m.job) : m.job;
+    // An invalid job, or a name no deployed job has, will not run and holds nothing: it goes
+    // straight on, so the run node after the gate refuses it and records the failure as a run
+    // (SPEC "Every failure is a run"). The profile may still come from that restic node (SPEC
+    // "Profiles, chosen once").
+    if (raw === null || jobProblems(raw, { needsProfile: false }).length) {
       m.gate = { waitedMs: 0, queuedBehind: [], resources: [] };
       send([m, null, null]);
       done();
       return;
     }
-    const job = validateJob(m.job, { needsProfile: false });
+    const job = validateJob(raw, { needsProfile: false });
     if (job.enabled === false) {
       // A disabled job will not run, so it holds nothing: the run node skips it.
       m.gate = { waitedMs: 0, queuedBehind: [], resources: [] };
@@ -174,6 +181,16 @@ export class Door {
     }
   }
 
+  /** The deployed job a string names (the run node's own resolution), or null when none does. */
+  private deployedJob(ref: string): Job | null {
+    try {
+      return named(ref, this.host.deployed()).job;
+    } catch (err) {
+      if (err instanceof AuthorityError) return null;
+      throw err;
+    }
+  }
+
   private control(m: GateMsg, action: string, send: DoorSend): void {
     const { gate, host } = this;
     switch (action) {
@@ -191,7 +208,7 @@ export class Door {
         return;
       }
       case "release": {
-        const job = m.job as Partial<Job> | undefined;
+        const job = (typeof m.job === "string" ? this.deployedJob(m.job) ?? { name: m.job } : m.job) as Partial<Job> | undefined;
         const targets = job && typeof job === "object" ? [job.id, job.name].filter((x): x is string => typeof x === "string" && x !== "")
           : typeof m.payload === "string" && m.payload.trim() ? [m.payload.trim()] : [];
         if (!targets.length) throw new Error("release needs the job: msg.job, or its name or id in msg.payload");
@@ -206,7 +223,7 @@ export class Door {
       }
       case "cancel": {
         // A waiting run never starts; the message goes on so a run node stops a running one.
-        const job = m.job as Partial<Job> | undefined;
+        const job = (typeof m.job === "string" ? this.deployedJob(m.job) : m.job) as Partial<Job> | undefined;
         if (job && typeof job === "object" && typeof job.name === "string") gate.release(jobKey(job as Job), { reservations: false, reason: "cancelled by a message" });
         send([m, null, null]);
         return;

@@ -61,8 +61,19 @@ function canonical(v: unknown): string {
   return JSON.stringify(v) ?? "null";
 }
 
-/** The deployed job a message names by id or by name (a name must be unique). */
-function named(ref: string, deployed: DeployedJob[]): DeployedJob {
+/** What the runtime's registry holds for a deployed job (lib/runs/engine.ts JobEntry). */
+interface JobEntryLike { nodeId: string; job: Job }
+
+/** The deployed jobs of a runtime, as authority and the conflict gate read them. */
+export function deployedJobs(entries: Iterable<JobEntryLike>): DeployedJob[] {
+  return [...entries].map((e) => ({ id: e.nodeId, job: e.job }));
+}
+
+/**
+ * The deployed job a message names by id or by name (a name must be unique). The one
+ * resolution of a string msg.job: the run node runs it, the conflict gate gates it.
+ */
+export function named(ref: string, deployed: DeployedJob[]): DeployedJob {
   const byId = deployed.find((d) => d.id === ref);
   if (byId) return byId;
   const byName = deployed.filter((d) => d.job.name === ref);

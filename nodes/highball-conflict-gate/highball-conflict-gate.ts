@@ -2,6 +2,7 @@ import type { NodeAPI, Node, NodeDef } from "node-red";
 import { Gate } from "../../lib/conflict/gate";
 import { Door } from "../../lib/conflict/door";
 import { mountGateRoutes } from "../../lib/http/gate-routes";
+import { deployedJobs } from "../../lib/job/authority";
 import { engineOf } from "../shared/runtime";
 
 const TYPE = "highball-conflict-gate";
@@ -24,6 +25,7 @@ export = function (RED: NodeAPI) {
       log: (t) => node.log(t),
       warn: (t) => node.warn(t),
       repositoryOf: (profile) => engineOf(RED).repositoryOf(profile),
+      deployed: () => deployedJobs(engineOf(RED).jobs.values()),
     });
     if (door.configError) node.error(door.configError);
 

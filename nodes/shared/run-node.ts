@@ -4,7 +4,7 @@ import { jobKey } from "../../lib/job/validate";
 import type { Job } from "../../lib/job/schema";
 import { AlreadyRunningError, type ActiveRun, type StartRequest } from "../../lib/runs/engine";
 import { failedKey, type OwnJob } from "../../lib/runs/failure";
-import { authorize, AuthorityError, type Authorized } from "../../lib/job/authority";
+import { authorize, deployedJobs, AuthorityError, type Authorized } from "../../lib/job/authority";
 import type { RunRecord } from "../../lib/runs/types";
 import { resultTail } from "../../lib/runs/logread";
 
@@ -80,8 +80,7 @@ export function runNode(RED: NodeAPI, node: Node, spec: RunNodeSpec): void {
       let auth: Authorized | null = null;
       try {
         if (spec.configError) throw new Error(spec.configError);
-        const deployed = [...engine.jobs.values()].map((j) => ({ id: j.nodeId, job: j.job }));
-        auth = authorize(m.job, m.overrides, deployed, { engine: spec.engine, acceptJobs: spec.acceptJobs, allowDeletes: spec.allowDeletes, own: spec.ownJob });
+        auth = authorize(m.job, m.overrides, deployedJobs(engine.jobs.values()), { engine: spec.engine, acceptJobs: spec.acceptJobs, allowDeletes: spec.allowDeletes, own: spec.ownJob });
         const req = await spec.prepare(m, auth);
         if (!req) return;
         run = engine.start({ ...req, nodeId: node.id });

@@ -109,6 +109,7 @@ describe("Door (the conflict-gate node's decisions)", function () {
     const seen = { looks: [], logs: [], warns: [] };
     const d = new Door(gate, { id: "g1", ...settings }, {
       look: (l) => seen.looks.push(l), log: (t) => seen.logs.push(t), warn: (t) => seen.warns.push(t), repositoryOf: () => undefined,
+      deployed: () => [...engine.jobs.values()].map((e) => ({ id: e.nodeId, job: e.job })),
     });
     return { d, seen };
   }

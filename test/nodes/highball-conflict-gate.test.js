@@ -112,6 +112,47 @@ describe(`conflict gate node (Node-RED ${helper.major})`, function () {
     assert.deepEqual(statusTexts("gate").at(-1), { fill: "green", shape: "dot", text: "free" });
   });
 
+  it("jobs named by a string (http in's way) are gated as the deployed jobs they name; an unknown name goes on to be a failed run", async function () {
+    const src1 = tmpDir("src"), src2 = tmpDir("src");
+    slowTree(src1, 1.5); slowTree(src2, 1.5);
+    const dst1 = tmpDir("dst"), dst2 = tmpDir("dst");
+    const flow = gateFlow(
+      { name: "photos", source: { type: "local", paths: [{ path: src1 }] }, destination: sshDst(dst1), rsync: { bwlimit: "512K" } },
+      { name: "docs", source: { type: "local", paths: [{ path: src2 }] }, destination: sshDst(dst2), rsync: { bwlimit: "512K" } },
+    );
+    // The backup-job nodes are deployed but wired to nothing: only the named messages reach the gate.
+    for (const n of flow) if (n.id === "j1" || n.id === "j2") n.wires = [[]];
+    await helper.load(nodes, flow);
+    const results = collect(helper, "result");
+    const caught = collect(helper, "caught");
+    const gate = helper.getNode("gate");
+    gate.receive({ job: "photos" });
+    gate.receive({ job: "j2" });
+    gate.receive({ job: "nobody" });
+    await waitFor(() => results.length === 3, { timeout: 60000, what: "three results" });
+    const byJob = Object.fromEntries(results.map((r) => [r.payload.job, r]));
+    const [a, b] = [byJob.photos, byJob.docs];
+    for (const r of [a, b]) assert.equal(r.payload.status, "success", r.payload.error);
+    assert.deepEqual([a.payload.jobId, b.payload.jobId], ["j1", "j2"], "run as the deployed jobs");
+    assert.ok(b.payload.startedAt >= a.payload.finishedAt, `docs started ${b.payload.startedAt - a.payload.finishedAt} ms after photos ended: both wrote to one ssh host at once`);
+    assert.deepEqual(b.gate.queuedBehind, ["photos"]);
+    assert.ok(b.gate.resources.includes("dest:127.0.0.1"));
+    // The unknown name held nothing and is still a run: failed, with its sentence, seen by catch.
+    const bad = results.find((r) => r.payload.status === "failed");
+    assert.match(bad.payload.error, /msg\.job names "nobody", which is no deployed job's id or name/);
+    assert.deepEqual(bad.gate, { waitedMs: 0, queuedBehind: [], resources: [] });
+    await waitFor(() => caught.length === 1, { what: "the failure caught" });
+    // A cancel by name reaches a job waiting in the gate, as a job object's does.
+    gate.receive({ job: "photos" });
+    gate.receive({ job: "docs" });
+    await waitFor(() => statusTexts("gate").at(-1).text === "1 waiting", { what: "docs waiting" });
+    gate.receive({ action: "cancel", job: "docs" });
+    await waitFor(() => callsOf("gate", "log").some(([t]) => /job "docs" left the queue without running: cancelled by a message/.test(t)), { what: "docs dropped" });
+    assert.equal(results.length, 3, "photos still runs: docs left the queue, it was not admitted");
+    await waitFor(() => results.length === 4, { timeout: 60000, what: "photos ran again" });
+    assert.equal(results[3].payload.job, "photos");
+  });
+
   it("two jobs with different destinations run at the same time", async function () {
     const src1 = tmpDir("src"), src2 = tmpDir("src");
     slowTree(src1, 1.5); slowTree(src2, 1.5);
