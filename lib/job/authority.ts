@@ -82,6 +82,39 @@ export function named(ref: string, deployed: DeployedJob[]): DeployedJob {
   throw new AuthorityError(`msg.job names "${ref.slice(0, 100)}", which is no deployed job's id or name`);
 }
 
+/**
+ * Keys of the console's own runs (lib/operations: `repository:<profile>` for check, forget and
+ * prune, `restore:<profile>` for restores). A message never names them: a job of that name would
+ * write into their history and, while it runs, refuse them as already running.
+ */
+export const CONSOLE_KEY = /^\s*(repository|restore):/;
+
+/** The key of the run a cancel message names (a deployed job by id or name, or a job object), or null: every run of the node. */
+export function cancelKey(msgJob: unknown, deployed: DeployedJob[]): string | null {
+  if (typeof msgJob === "string") {
+    try { return named(msgJob, deployed).id; } catch { return msgJob; }
+  }
+  if (msgJob && typeof msgJob === "object" && !Array.isArray(msgJob)) {
+    const { id, name } = msgJob as { id?: unknown; name?: unknown };
+    if (typeof id === "string" && id) return id;
+    if (typeof name === "string" && name) return name;
+  }
+  return null;
+}
+
+/**
+ * Why a run node may not stop, for a message, the running run of `key` that it did not start
+ * itself, or null. A message stops only what its node could have started: a deployed job of the
+ * node's engine (a message may name any of them). The console's repository actions and
+ * restores, another node's own or message jobs, and the other engine's jobs are not its own.
+ */
+export function cancelRefusal(key: string, deployed: DeployedJob[], engine: "rsync" | "restic"): string | null {
+  const job = deployed.find((d) => d.id === key);
+  if (job && job.job.engine === engine) return null;
+  const what = CONSOLE_KEY.test(key) ? "it is one of the console's repository actions or restores" : job ? `it is a ${job.job.engine} job` : "this node did not start it";
+  return `the run of "${key.slice(0, 100)}" was not stopped: ${what}, and a message stops only the runs its ${engine} node started or could start (deployed ${engine} jobs); stop it in the editor's Backups tab or with POST highball/runs/:runId/cancel`;
+}
+
 // ------------------------------------------------------------------ overrides
 
 export interface Overrides { tags?: string[]; paths?: string[]; dryRun?: boolean }
@@ -280,6 +313,11 @@ export function authorize(msgJob: unknown, overrides: unknown, deployed: Deploye
   }
   if (!opts.acceptJobs) {
     throw new AuthorityError(`this ${ENGINES[opts.engine]} node does not accept jobs from messages: name a deployed job instead (msg.job = "<its id or name>"), or tick "accept jobs from messages" in the node`);
+  }
+  for (const v of [(msgJob as { id?: unknown }).id, (msgJob as { name?: unknown }).name]) {
+    if (typeof v === "string" && CONSOLE_KEY.test(v)) {
+      throw new AuthorityError(`a job from a message may not be called ${JSON.stringify(v.slice(0, 100))}: ids and names starting with "repository:" or "restore:" belong to the console's repository actions and restores`);
+    }
   }
   const job = applyOverrides(validateJob(msgJob), overrides);
   if (job.engine === opts.engine) checkMessageJob(job, deployed, opts);

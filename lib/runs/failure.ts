@@ -2,6 +2,7 @@
  * Who a run that failed before its tool started belongs to. Its message's job may be anything
  * (that is often why it failed), yet the failure must land in a history the user looks at.
  */
+import { CONSOLE_KEY } from "../job/authority";
 
 /** What is known of a run that could not start. */
 export interface FailedStart {
@@ -41,6 +42,8 @@ export function failedKey(input: unknown, own: OwnJob, deployed: (id: string) =>
   const engine = j.engine === "rsync" || j.engine === "restic" ? j.engine : own.engine;
   const restic = j.restic && typeof j.restic === "object" ? (j.restic as Record<string, unknown>).command : undefined;
   const command = engine === "rsync" ? "sync" : typeof restic === "string" && COMMAND.test(restic) ? restic : engine === own.engine ? own.command : "backup";
+  // The console's repository actions and restores keep their histories to themselves.
+  if ((id && CONSOLE_KEY.test(id)) || (name && CONSOLE_KEY.test(name))) return own;
   if (id) {
     const job = deployed(id);
     if (job && job.name !== name) return own;

@@ -1,10 +1,9 @@
 import type { NodeAPI, Node, NodeMessageInFlow } from "node-red";
 import { join } from "node:path";
-import { jobKey } from "../../lib/job/validate";
 import type { Job } from "../../lib/job/schema";
 import { AlreadyRunningError, type ActiveRun, type StartRequest } from "../../lib/runs/engine";
 import { failedKey, type OwnJob } from "../../lib/runs/failure";
-import { authorize, deployedJobs, AuthorityError, type Authorized } from "../../lib/job/authority";
+import { authorize, deployedJobs, cancelKey, cancelRefusal, AuthorityError, type Authorized } from "../../lib/job/authority";
 import type { RunRecord } from "../../lib/runs/types";
 import { resultTail } from "../../lib/runs/logread";
 
@@ -59,10 +58,15 @@ export function runNode(RED: NodeAPI, node: Node, spec: RunNodeSpec): void {
   node.on("input", (msg, send, done) => {
     const m = msg as RunMsg;
     if (m.action === "cancel") {
-      const key = typeof m.job === "string" ? (engine.jobs.has(m.job) ? m.job : [...engine.jobs.values()].find((j) => j.job.name === m.job)?.nodeId ?? m.job) : m.job ? jobKey(m.job) : null;
+      // A message stops only what this node started or could start (lib/job/authority.ts).
+      const deployed = deployedJobs(engine.jobs.values());
+      const key = cancelKey(m.job, deployed);
       let n = 0;
       for (const run of mine.values()) if (!key || run.key === key) { run.cancel("the run was cancelled by a message"); n++; }
-      if (!n && key) { const r = engine.runningFor(key); if (r) { r.cancel("the run was cancelled by a message"); n++; } }
+      const other = !n && key ? engine.runningFor(key) : undefined;
+      const refused = other ? cancelRefusal(other.key, deployed, spec.engine) : null;
+      if (refused) { done(new Error(refused)); return; }
+      if (other) { other.cancel("the run was cancelled by a message"); n++; }
       if (!n) node.warn(key ? `nothing to cancel: job "${typeof m.job === "object" ? m.job.name : key}" is not running` : "nothing to cancel: no run of this node is running");
       done();
       return;
