@@ -15,8 +15,9 @@
  *
  * Every refusal is an AuthorityError with one plain sentence.
  */
-import { isAbsolute, normalize } from "node:path";
-import type { Job, JobDestination, PathEntry } from "./schema";
+import { realpath } from "node:fs/promises";
+import { dirname, isAbsolute, join, normalize, resolve } from "node:path";
+import type { Job, JobDestination, JobSource, PathEntry } from "./schema";
 import { validateJob } from "./validate";
 
 export class AuthorityError extends Error {
@@ -37,6 +38,11 @@ export interface AuthorityOptions {
   allowDeletes: boolean;
   /** The node's own configured job, if any: its destination is one the flow configured. */
   own?: Job;
+  /**
+   * restic: whether a job from a message may use this profile (a config node id or name): the
+   * node's own, or one a deployed job wired to the node uses. Unset: any.
+   */
+  profileAllowed?: (ref: string) => boolean;
 }
 
 export type Origin = "deployed" | "message" | "node";
@@ -253,14 +259,78 @@ function pathWithin(root: string | undefined, p: string | undefined): boolean {
   return r === "/" || q === r || q.startsWith(`${r}/`);
 }
 
+/**
+ * The path with its symlinks resolved: those of its longest existing part, the rest as written
+ * (a destination folder rsync makes is not there yet).
+ */
+export async function realPath(path: string): Promise<string> {
+  let p = resolve(path);
+  const rest: string[] = [];
+  for (;;) {
+    try { return join(await realpath(p), ...rest.reverse()); } catch { /* not there (yet) */ }
+    const up = dirname(p);
+    if (up === p) return join(p, ...rest.reverse());
+    rest.push(p.slice(up.length).replace(/^\//, ""));
+    p = up;
+  }
+}
+
+/** The same ssh host (and port): where a remote backup sends what it needs, a restic password too. */
+function sameHost(a: JobSource, b: JobSource): boolean {
+  return a.type === "ssh" && b.type === "ssh" && (a.host ?? "").toLowerCase() === (b.host ?? "").toLowerCase() && (a.port ?? 22) === (b.port ?? 22);
+}
+
+/**
+ * The nodes whose messages reach `target` along the flow's wires and link nodes: a deployed job
+ * among them is one the target runs. `nodes` are the deployed flows' node settings.
+ */
+export function reaching(target: string, nodes: Iterable<{ id: string; type?: string; wires?: unknown; links?: unknown }>): Set<string> {
+  const into = new Map<string, string[]>();
+  const edge = (from: string, to: unknown) => {
+    if (typeof to !== "string") return;
+    const list = into.get(to) ?? [];
+    list.push(from);
+    into.set(to, list);
+  };
+  for (const n of nodes) {
+    if (Array.isArray(n.wires)) for (const out of n.wires) if (Array.isArray(out)) for (const to of out) edge(n.id, to);
+    // A link out (or link call) sends to the link in nodes it names.
+    if ((n.type === "link out" || n.type === "link call") && Array.isArray(n.links)) for (const to of n.links) edge(n.id, to);
+  }
+  const seen = new Set<string>();
+  const todo = [target];
+  while (todo.length) {
+    for (const from of into.get(todo.pop()!) ?? []) if (!seen.has(from)) { seen.add(from); todo.push(from); }
+  }
+  return seen;
+}
+
+/**
+ * Whether a job from a message may use the restic profile `ref` at a node: the node's own
+ * profile, or one that a deployed job wired to the node uses (`nameOf` resolves an id or name to
+ * the deployed profile's name, null when there is none). A profile that is not deployed opens
+ * nothing: the run node refuses it with its own sentence.
+ */
+export function mayUseProfile(ref: string, own: string | undefined, wired: DeployedJob[], nameOf: (ref: string) => string | null): boolean {
+  const name = nameOf(ref);
+  if (name === null) return true;
+  return [own, ...wired.filter((d) => d.job.engine === "restic").map((d) => d.job.profile)].some((r) => !!r && nameOf(r) === name);
+}
+
 /** A whole job from a message (the node opted in): refused where it would exceed the flow. */
-export function checkMessageJob(job: Job, deployed: DeployedJob[], opts: AuthorityOptions): void {
+export async function checkMessageJob(job: Job, deployed: DeployedJob[], opts: AuthorityOptions): Promise<void> {
   for (const end of [job.source, job.destination]) {
     if (end?.acceptNewHostKey) throw new AuthorityError("a job from a message may not accept a new host key; accept it in the editor (Validate) first");
   }
   const keys = new Set(deployed.flatMap((d) => [d.job.source?.identityFile, d.job.destination?.identityFile]).concat(opts.own?.source?.identityFile, opts.own?.destination?.identityFile).filter(Boolean));
   for (const end of [job.source, job.destination]) {
     if (end?.identityFile && !keys.has(end.identityFile)) throw new AuthorityError("a job from a message may use only an ssh key that a deployed job uses");
+  }
+  const source = job.source ?? {};
+  if (source.type === "ssh") {
+    // A remote backup runs the tool on that host and gives it what it needs (a restic password).
+    const hosts = deployed.map((d) => d.job.source).concat(opts.own?.source).filter((x): x is JobSource => !!x);
+    if (!hosts.some((h) => sameHost(h, source))) throw new AuthorityError(`a job from a message may read over ssh only from a host that a deployed job backs up (${String(source.host).slice(0, 100)}${source.port ? `:${source.port}` : ""} is none)`);
   }
   if (job.engine === "rsync") {
     if (job.rsync?.delete && !opts.allowDeletes) throw new AuthorityError("a job from a message may not delete at the destination (rsync.delete): this node does not let messages delete");
@@ -270,10 +340,25 @@ export function checkMessageJob(job: Job, deployed: DeployedJob[], opts: Authori
       if (!dest.path || !isAbsolute(dest.path)) throw new AuthorityError("a job from a message needs an absolute destination path");
     }
     const flowDests = deployed.filter((d) => d.job.engine === "rsync").map((d) => d.job.destination).concat(opts.own?.destination).filter((d): d is JobDestination => !!d);
-    if (!flowDests.some((d) => sameEndpoint(d, dest) && pathWithin(d.path, dest.path))) {
+    const flowDest = flowDests.filter((d) => sameEndpoint(d, dest) && pathWithin(d.path, dest.path));
+    if (!flowDest.length) {
       throw new AuthorityError("a job from a message may send data only where a deployed job of the flow does (the same destination, at or below its path)");
     }
+    // On this machine the folders are compared as they really are: a symlink inside a deployed
+    // destination must not lead a message's data out of it.
+    if (dest.type === "local" || dest.type === undefined) {
+      const real = await realPath(dest.path!);
+      const roots = await Promise.all(flowDest.map((d) => realPath(d.path ?? "/")));
+      if (!roots.some((r) => pathWithin(r, real))) {
+        throw new AuthorityError(`a job from a message may send data only where a deployed job of the flow does: ${JSON.stringify(dest.path!.slice(0, 200))} leads through a symlink to ${JSON.stringify(real.slice(0, 200))}, outside it`);
+      }
+    }
   } else {
+    for (const ref of [job.profile, job.restic?.copyTo]) {
+      if (ref && opts.profileAllowed && !opts.profileAllowed(ref)) {
+        throw new AuthorityError(`a job from a message may use only this node's profile or one that a deployed job wired to this node uses, not "${ref.slice(0, 100)}"`);
+      }
+    }
     const command = job.restic?.command ?? "backup";
     const why = checkMessageResticCommand(command, opts.allowDeletes);
     if (why) throw new AuthorityError(why);
@@ -287,7 +372,7 @@ export function checkMessageJob(job: Job, deployed: DeployedJob[], opts: Authori
  * (what a backup-job node attaches): that job. Any other object: a job from the message,
  * only where the node accepts them.
  */
-export function authorize(msgJob: unknown, overrides: unknown, deployed: DeployedJob[], opts: AuthorityOptions): Authorized {
+export async function authorize(msgJob: unknown, overrides: unknown, deployed: DeployedJob[], opts: AuthorityOptions): Promise<Authorized> {
   if (msgJob === undefined || msgJob === null) {
     if (overrides !== undefined) throw new AuthorityError("msg.overrides needs msg.job naming a deployed job");
     return { origin: "node" };
@@ -320,6 +405,12 @@ export function authorize(msgJob: unknown, overrides: unknown, deployed: Deploye
     }
   }
   const job = applyOverrides(validateJob(msgJob), overrides);
-  if (job.engine === opts.engine) checkMessageJob(job, deployed, opts);
+  if (job.engine !== opts.engine) return { origin: "message", job };
+  await checkMessageJob(job, deployed, opts);
+  // rsync leaves out a message's symlinks that lead outside what it copies: none is planted in
+  // a deployed destination for a later message to write through.
+  if (job.engine === "rsync" && !job.rsync?.args?.includes("--safe-links")) {
+    return { origin: "message", job: { ...job, rsync: { ...job.rsync, args: [...(job.rsync?.args ?? []), "--safe-links"] } } };
+  }
   return { origin: "message", job };
 }

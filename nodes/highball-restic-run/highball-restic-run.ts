@@ -69,6 +69,7 @@ export = function (RED: NodeAPI) {
       engine: "restic",
       acceptJobs: def.acceptJobs === true,
       allowDeletes: def.allowDeletes === true,
+      ownProfile: def.profile || undefined,
       own: () => {
         const name = def.name || (def.profile ? engine.profileName(def.profile) : null) || "restic";
         return { key: name, name, engine: "restic", command: def.command?.trim() || "backup" };

@@ -3,11 +3,11 @@ import { join } from "node:path";
 import type { Job } from "../../lib/job/schema";
 import { AlreadyRunningError, type ActiveRun, type StartRequest } from "../../lib/runs/engine";
 import { failedKey, type OwnJob } from "../../lib/runs/failure";
-import { authorize, deployedJobs, cancelKey, cancelRefusal, AuthorityError, type Authorized } from "../../lib/job/authority";
+import { authorize, deployedJobs, cancelKey, cancelRefusal, mayUseProfile, reaching, AuthorityError, type Authorized } from "../../lib/job/authority";
 import type { RunRecord } from "../../lib/runs/types";
 import { resultTail } from "../../lib/runs/logread";
 
-import { engineOf, payloadOf, progressStatus, resultStatus, afterStart, message } from "./runtime";
+import { engineOf, flowNodes, payloadOf, progressStatus, resultStatus, afterStart, message } from "./runtime";
 import { mountAdminRoutes } from "../../lib/http/routes";
 
 export type RunMsg = NodeMessageInFlow & { job?: Job | string; overrides?: unknown; action?: string; run?: unknown };
@@ -23,6 +23,8 @@ export interface RunNodeSpec {
   acceptJobs: boolean;
   allowDeletes: boolean;
   ownJob?: Job;
+  /** restic: the node's own profile (a job from a message may use it). */
+  ownProfile?: string;
   /**
    * The run to start for this message, whose job has passed authorize() (throws a plain-sentence
    * Error when it cannot). Null: nothing to run.
@@ -84,7 +86,11 @@ export function runNode(RED: NodeAPI, node: Node, spec: RunNodeSpec): void {
       let auth: Authorized | null = null;
       try {
         if (spec.configError) throw new Error(spec.configError);
-        auth = authorize(m.job, m.overrides, deployedJobs(engine.jobs.values()), { engine: spec.engine, acceptJobs: spec.acceptJobs, allowDeletes: spec.allowDeletes, own: spec.ownJob });
+        const deployed = deployedJobs(engine.jobs.values());
+        // restic: a job from a message takes the node's profile or that of a job wired to it.
+        const wired = () => { const ids = reaching(node.id, flowNodes(RED)); return deployed.filter((d) => ids.has(d.id)); };
+        const profileAllowed = (ref: string) => mayUseProfile(ref, spec.ownProfile, wired(), (r) => engine.profileName(r));
+        auth = await authorize(m.job, m.overrides, deployed, { engine: spec.engine, acceptJobs: spec.acceptJobs, allowDeletes: spec.allowDeletes, own: spec.ownJob, profileAllowed });
         const req = await spec.prepare(m, auth);
         if (!req) return;
         run = engine.start({ ...req, nodeId: node.id });

@@ -21,6 +21,13 @@ export function engineOf(RED: NodeAPI): Engine {
   return Engine.get(home, { retention: settings.highball?.retention });
 }
 
+/** The deployed flows' node settings (wires, links), to see what is wired to what. */
+export function flowNodes(RED: NodeAPI): { id: string; type?: string; wires?: unknown; links?: unknown }[] {
+  const list: { id: string; type?: string; wires?: unknown; links?: unknown }[] = [];
+  RED.nodes.eachNode((n) => { list.push(n as unknown as { id: string }); });
+  return list;
+}
+
 const COLOURS = { success: "green", warning: "yellow", failed: "red", cancelled: "grey", interrupted: "red" } as const;
 
 function clock(t: number): string {

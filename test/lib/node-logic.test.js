@@ -183,3 +183,36 @@ describe("notify settings (the notify node's translation)", function () {
     assert.equal(submitError({ state: "sent", delivery: { failures: [], notification: { subject: "S" } } }), null);
   });
 });
+
+describe("which deployed jobs a run node runs (lib/job/authority.ts reaching, mayUseProfile)", function () {
+  const { reaching, mayUseProfile } = require("../../dist/lib/job/authority");
+  const flow = [
+    { id: "j1", type: "highball-backup-job", wires: [["gate"]] },
+    { id: "gate", type: "highball-conflict-gate", wires: [["run"], ["delayed"], []] },
+    { id: "j2", type: "highball-backup-job", wires: [["lo"]] },
+    { id: "lo", type: "link out", links: ["li"] },
+    { id: "li", type: "link in", wires: [["run"]] },
+    { id: "j3", type: "highball-backup-job", wires: [["other"]] },
+    { id: "run", type: "highball-restic-run", wires: [["j4"]] },
+    { id: "j4", type: "highball-backup-job", wires: [[]] },
+    { id: "other", type: "highball-restic-run", wires: [[]] },
+  ];
+
+  it("follows wires and link nodes upstream, never downstream or into another node's jobs", function () {
+    assert.deepEqual([...reaching("run", flow)].sort(), ["gate", "j1", "j2", "li", "lo"]);
+    assert.deepEqual([...reaching("other", flow)], ["j3"]);
+    // A loop back into the node ends.
+    assert.deepEqual([...reaching("a", [{ id: "a", wires: [["b"]] }, { id: "b", wires: [["a"]] }])].sort(), ["a", "b"]);
+  });
+
+  it("a profile is the node's own or a wired restic job's, by id or by name", function () {
+    const names = { "cfg-a": "a", "cfg-b": "b", "cfg-c": "c", a: "a", b: "b", c: "c" };
+    const nameOf = (r) => names[r] ?? null;
+    const wired = [{ id: "j1", job: { name: "x", engine: "restic", profile: "b" } }, { id: "j2", job: { name: "y", engine: "rsync", profile: "cfg-c" } }];
+    for (const ref of ["a", "cfg-a", "b", "cfg-b"]) assert.equal(mayUseProfile(ref, "cfg-a", wired, nameOf), true, ref);
+    for (const ref of ["c", "cfg-c"]) assert.equal(mayUseProfile(ref, "cfg-a", wired, nameOf), false, ref);
+    assert.equal(mayUseProfile("a", undefined, [], nameOf), false);
+    // Not deployed: nothing to open; the run node says it is no deployed profile.
+    assert.equal(mayUseProfile("gone", "cfg-a", wired, nameOf), true);
+  });
+});

@@ -5,6 +5,7 @@
 const assert = require("node:assert/strict");
 const crypto = require("node:crypto");
 const fs = require("node:fs");
+const net = require("node:net");
 const path = require("node:path");
 const helper = require("../support/red");
 const { next, collect } = require("../support/flow");
@@ -108,6 +109,87 @@ describe(`message authority at the run nodes (Node-RED ${helper.major})`, functi
       await engine.settled();
       for (const key of ["repository:slow", "restore:slow", " restore:slow"]) assert.deepEqual(await engine.history.list(key), [], `nothing in ${key}'s history`);
       assert.equal((await engine.history.list("restic")).length, 3);
+    });
+  });
+
+  describe("jobs from messages (accept jobs from messages ticked)", function () {
+    /** Every symlink under a folder. */
+    const links = (dir) => fs.readdirSync(dir, { recursive: true }).filter((f) => fs.lstatSync(path.join(dir, f)).isSymbolicLink());
+
+    it("rsync: a symlink inside a deployed destination cannot lead a message's data out of it, and a message's own symlinks that lead out are not copied", async function () {
+      const root = tmpDir("dest");
+      const src = path.join(root, "src"), dst = path.join(root, "dst"), outside = path.join(root, "outside");
+      for (const d of [src, dst, outside]) fs.mkdirSync(d);
+      fs.writeFileSync(path.join(src, "a.txt"), "a\n");
+      fs.symlinkSync(outside, path.join(dst, "out"));
+      fs.symlinkSync("/etc", path.join(src, "etc"));
+      fs.symlinkSync("a.txt", path.join(src, "near"));
+      await helper.load(nodes, [
+        { id: "tab", type: "tab", label: "t" },
+        { id: "j1", z: "tab", type: "highball-backup-job", name: "photos", engine: "rsync", source: { type: "local", paths: [{ path: src }] }, destination: { type: "local", path: dst }, wires: [[]] },
+        { id: "run", z: "tab", type: "highball-rsync-run", name: "open", acceptJobs: true, wires: [["result"], []] },
+        { id: "result", z: "tab", type: "helper" },
+      ]);
+      const send = async (destination) => {
+        const result = next(helper, "result");
+        helper.getNode("run").receive({ job: { name: "adhoc", engine: "rsync", source: { type: "local", paths: [{ path: `${src}/` }] }, destination: { type: "local", path: destination } } });
+        return (await result).payload;
+      };
+      for (const destination of [path.join(dst, "out"), path.join(dst, "out", "deeper", "x"), `${dst}/out/`]) {
+        const r = await send(destination);
+        assert.equal(r.status, "failed", `${destination}: ${JSON.stringify(r)}`);
+        assert.match(r.error, /may send data only where a deployed job of the flow does: ".*" leads through a symlink to ".*outside.*", outside it/);
+        assert.equal(r.exitCode, null, "rsync never ran");
+      }
+      assert.deepEqual(fs.readdirSync(outside), [], "nothing was written outside the deployed destination");
+      const ok = await send(path.join(dst, "adhoc"));
+      assert.equal(ok.status, "success", ok.error);
+      assert.equal(fs.readFileSync(path.join(dst, "adhoc", "a.txt"), "utf8"), "a\n");
+      assert.deepEqual(links(path.join(dst, "adhoc")), ["near"], "the link inside what it copies came, the one to /etc did not (rsync --safe-links)");
+    });
+
+    it("restic: only the node's own profile or that of a deployed job wired to it, and an ssh source only on a host a deployed job backs up", async function () {
+      const [own, wired, stranger] = await Promise.all([initResticRepo(), initResticRepo(), initResticRepo()]);
+      const src = tmpDir("src");
+      fs.writeFileSync(path.join(src, "a.txt"), "a\n");
+      let connections = 0;
+      const trap = net.createServer((c) => { connections++; c.destroy(); });
+      await new Promise((r) => trap.listen(0, "127.0.0.1", r));
+      try {
+        const profile = (name, repo) => ({ id: `cfg-${name}`, type: "highball-profile-config", name, options: { repository: repo.repository, "password-file": repo.passwordFile, "cache-dir": repo.cacheDir } });
+        await helper.load(nodes, [
+          { id: "tab", type: "tab", label: "t" },
+          profile("own", own), profile("wired", wired), profile("stranger", stranger),
+          { id: "jw", z: "tab", type: "highball-backup-job", name: "wired job", engine: "restic", profile: "cfg-wired", source: { type: "local", paths: [{ path: src }] }, wires: [["run"]] },
+          { id: "js", z: "tab", type: "highball-backup-job", name: "stranger job", engine: "restic", profile: "cfg-stranger", source: { type: "local", paths: [{ path: src }] }, wires: [["run2"]] },
+          { id: "run", z: "tab", type: "highball-restic-run", name: "open", profile: "cfg-own", acceptJobs: true, wires: [["result"], []] },
+          { id: "run2", z: "tab", type: "highball-restic-run", name: "second", wires: [[], []] },
+          { id: "result", z: "tab", type: "helper" },
+        ]);
+        const send = async (job) => {
+          const result = next(helper, "result");
+          helper.getNode("run").receive({ job: { name: "adhoc", engine: "restic", source: { type: "local", paths: [{ path: src }] }, ...job } });
+          return (await result).payload;
+        };
+        for (const job of [{ profile: "cfg-stranger" }, { profile: "stranger" }, { profile: "cfg-own", restic: { copyTo: "stranger" } }]) {
+          const r = await send(job);
+          assert.equal(r.status, "failed", JSON.stringify(job));
+          assert.match(r.error, /may use only this node's profile or one that a deployed job wired to this node uses, not "(cfg-)?stranger"/);
+          assert.equal(r.exitCode, null, "restic never ran");
+        }
+        const remote = await send({ profile: "cfg-own", source: { type: "ssh", host: "127.0.0.1", port: trap.address().port, user: "u", paths: [{ path: "/etc" }] } });
+        assert.equal(remote.status, "failed");
+        assert.match(remote.error, /may read over ssh only from a host that a deployed job backs up \(127\.0\.0\.1:\d+ is none\)/);
+        assert.equal(connections, 0, "nothing connected to the message's host");
+        for (const job of [{ profile: "own" }, { profile: "cfg-own" }, { profile: "wired" }]) {
+          const r = await send(job);
+          assert.equal(r.status, "success", `${JSON.stringify(job)}: ${r.error}`);
+        }
+        const count = async (repo) => JSON.parse((await restic(repo, ["snapshots", "--json"])).stdout).length;
+        assert.deepEqual([await count(own), await count(wired), await count(stranger)], [2, 1, 0]);
+      } finally {
+        trap.close();
+      }
     });
   });
 });

@@ -68,6 +68,9 @@ for (const tls of [false, true]) {
         { id: "cfg-nopw", type: "highball-profile-config", name: "nopw", options },
         ...(tls ? [{ id: "cfg-nocert", type: "highball-profile-config", name: "nocert", options: { ...options, cacert: undefined } }] : []),
         { id: "j1", z: "tab", type: "highball-backup-job", name: "rest-photos", engine: "restic", profile: "cfg-rest", source: { type: "local", paths: [{ path: src }] }, wires: [["run"]] },
+        // A job from a message may use a profile that a deployed job wired to its node uses.
+        { id: "j2", z: "tab", type: "highball-backup-job", name: "rest-nopw", engine: "restic", profile: "cfg-nopw", source: { type: "local", paths: [{ path: src }] }, wires: [["run"]] },
+        ...(tls ? [{ id: "j3", z: "tab", type: "highball-backup-job", name: "rest-nocert", engine: "restic", profile: "cfg-nocert", source: { type: "local", paths: [{ path: src }] }, wires: [["run"]] }] : []),
         { id: "run", z: "tab", type: "highball-restic-run", name: "restic", acceptJobs: true, allowDeletes: true, wires: [["result"], []] },
         { id: "result", z: "tab", type: "helper" },
       ];
@@ -182,7 +185,7 @@ describe(`an unreachable repository server (Node-RED ${helper.major})`, function
     await helper.load(nodes, [
       { id: "tab", type: "tab", label: "t" },
       { id: "cfg-down", type: "highball-profile-config", name: "down", options },
-      { id: "run", z: "tab", type: "highball-restic-run", name: "restic", acceptJobs: true, allowDeletes: true, wires: [["result"], []] },
+      { id: "run", z: "tab", type: "highball-restic-run", name: "restic", profile: "cfg-down", acceptJobs: true, allowDeletes: true, wires: [["result"], []] },
       { id: "result", z: "tab", type: "helper" },
     ], { "cfg-down": { password: "repo-pw", restPassword: "rest-pw-1234" } });
     const result = next(helper, "result", 110000);
