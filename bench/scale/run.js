@@ -11,14 +11,16 @@
 //
 //   node bench/scale/run.js [--jobs 200] [--runs 500] [--requests 300] [--quick]
 //
-// How the history is made: the history files are written in their on-disk format before
-// Node-RED starts (what a Highball that ran for a year leaves; 100,000 real runs would take
-// days), with no summary file: the first start migrates them into the summary, as after an
-// upgrade, and is timed apart; the measured process is a second start on the same folder.
+// How the history is made: by real runs, multiplied. A first Node-RED runs each of the 200
+// jobs once through the admin API (POST highball/jobs/:id/run: real rsync of a small tree), so
+// every history file, record and log is the product's own; then, with Node-RED stopped, each
+// job's one real record is repeated 500 times back in time (new run ids, hourly times, a mix of
+// statuses), as a year of hourly runs leaves it (100,000 real runs would take hours), and the
+// summary is removed: the next start builds it from the history files once, as after an upgrade,
+// and is timed apart; the measured process is the start after that.
 const fs = require("node:fs");
 const os = require("node:os");
 const path = require("node:path");
-const crypto = require("node:crypto");
 const http = require("node:http");
 const zlib = require("node:zlib");
 const { performance } = require("node:perf_hooks");
@@ -46,42 +48,59 @@ const median = (xs) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 
-function keyFile(key) {
-  return crypto.createHash("sha256").update(key).digest("hex").slice(0, 32);
-}
-
-function flows() {
+function flows(src, dst) {
   const f = [{ id: "tab", type: "tab", label: "scale" }];
   for (let i = 0; i < JOBS; i++) {
     f.push({
       id: `job${i}`, z: "tab", type: "highball-backup-job", name: `job ${i}`, engine: "rsync",
-      source: { type: "local", paths: [{ path: `/srv/data/${i}` }] }, destination: { type: "local", path: `/backup/${i}` }, wires: [[]],
+      source: { type: "local", paths: [{ path: src }] }, destination: { type: "local", path: path.join(dst, String(i)) }, wires: [["run-rsync"]],
     });
   }
+  // Its id is not "rsync": Node-RED would take the jobs' engine: "rsync" for a reference to it.
+  f.push({ id: "run-rsync", z: "tab", type: "highball-rsync-run", name: "rsync", wires: [[], []] });
   return f;
 }
 
-/** 500 records a job, newest first, as the engine writes them (History.add). */
-function writeHistory(home) {
+/** Each job run once for real (the admin API's run now), a few at a time. */
+async function runEach(red) {
+  const ids = Array.from({ length: JOBS }, (_, i) => `job${i}`);
+  for (let i = 0; i < ids.length; i += 8) {
+    for (const id of ids.slice(i, i + 8)) {
+      const r = await red.post(`highball/jobs/${id}/run`);
+      if (r.status !== 202) throw new Error(`run ${id}: ${r.status} ${r.text}`);
+    }
+    await util.waitFor(async () => {
+      const list = (await red.get("highball/jobs")).json;
+      return ids.slice(i, i + 8).every((id) => { const j = list.find((x) => x.id === id); return j && !j.running && j.last; });
+    }, { timeout: 120000, what: `jobs ${i}-${i + 7} to run` });
+  }
+}
+
+/** Each job's real record, repeated RUNS times back in time, newest first, in the product's own file. */
+function multiplyHistory(home) {
   const dir = path.join(home, "history");
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const now = Date.now();
   const statuses = ["success", "success", "success", "warning", "failed"];
-  for (let j = 0; j < JOBS; j++) {
-    const runs = [];
-    for (let r = 0; r < RUNS; r++) {
-      const finishedAt = now - r * 3600e3 - j * 1000;
-      const status = statuses[(r + j) % statuses.length];
-      runs.push({
-        job: `job ${j}`, jobId: `job${j}`, runId: `20260101T000000-${j.toString(16).padStart(3, "0")}${r.toString(16).padStart(3, "0")}`,
-        engine: "rsync", command: "sync", status, ok: status !== "failed", startedAt: finishedAt - 60000, finishedAt, durationMs: 60000,
-        exitCode: status === "failed" ? 23 : 0, filesTotal: 12000 + r, filesChanged: r % 40, bytesTotal: 4e9 + r, bytesTransferred: r * 1e5,
-        snapshotId: null, error: status === "failed" ? "rsync could not read some files (exit code 23)" : null,
-        logFile: "", nodeId: `job${j}`, details: { stats: { sent: r * 1e5, received: 1e4, speedup: 412.5 }, attempts: 1 },
+  let n = 0;
+  for (const f of fs.readdirSync(dir).filter((x) => x.endsWith(".json"))) {
+    const file = path.join(dir, f);
+    const h = JSON.parse(fs.readFileSync(file, "utf8"));
+    if (!Array.isArray(h.runs) || h.runs.length !== 1) throw new Error(`${f}: expected one real run, found ${h.runs && h.runs.length}`);
+    const real = h.runs[0];
+    h.runs = [real];
+    for (let r = 1; r < RUNS; r++) {
+      const status = statuses[(r + n) % statuses.length];
+      const shift = r * 3600e3;
+      h.runs.push({
+        ...real, runId: `${real.runId.slice(0, 16)}${r.toString(16).padStart(5, "0")}${n.toString(16).padStart(3, "0")}`,
+        startedAt: real.startedAt - shift, finishedAt: real.finishedAt - shift, status, ok: status !== "failed",
+        exitCode: status === "failed" ? 23 : real.exitCode, error: status === "failed" ? "rsync could not read some files (exit code 23)" : real.error,
       });
     }
-    fs.writeFileSync(path.join(dir, `${keyFile(`job${j}`)}.json`), JSON.stringify({ key: `job${j}`, name: `job ${j}`, runs }) + "\n", { mode: 0o600 });
+    fs.writeFileSync(file, JSON.stringify(h) + "\n", { mode: 0o600 });
+    n++;
   }
+  if (n !== JOBS) throw new Error(`${n} history files for ${JOBS} jobs`);
+  fs.rmSync(path.join(home, "summary.json"), { force: true });
 }
 
 function cpuMs(pid) {
@@ -154,27 +173,36 @@ async function main() {
   const base = fs.mkdtempSync(path.join(os.tmpdir(), "highball-bench-scale-"));
   const dirWith = path.join(base, "with"), dirWithout = path.join(base, "without");
   const homeWith = path.join(dirWith, "highball");
-  let t = performance.now();
-  writeHistory(homeWith);
-  const bytes = fs.readdirSync(path.join(homeWith, "history")).reduce((n, f) => n + fs.statSync(path.join(homeWith, "history", f)).size, 0);
-  console.log(`history written: ${(bytes / MB).toFixed(0)} MB in ${JOBS} files, ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  const src = path.join(base, "src"), dst = path.join(base, "dst");
+  util.makeTree(src, { files: 3, size: 1024, subdirs: 1 });
   const reds = [];
   try {
+    let t = performance.now();
+    const first = await startNodeRed({ flows: flows(src, dst), userDir: dirWith, name: "scale-runs" });
+    reds.push(first);
+    await util.waitFor(async () => (await first.get("highball/jobs")).json?.length === JOBS, { timeout: 120000, what: "every job deployed" }).catch((e) => { throw new Error(`${e.message}\n${first.log().slice(-3000)}`); });
+    await runEach(first);
+    await first.stop();
+    console.log(`real runs: ${JOBS} (one a job, through POST highball/jobs/:id/run), ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    t = performance.now();
+    multiplyHistory(homeWith);
+    const bytes = fs.readdirSync(path.join(homeWith, "history")).reduce((n, f) => n + fs.statSync(path.join(homeWith, "history", f)).size, 0);
+    console.log(`history multiplied: ${(bytes / MB).toFixed(0)} MB in ${JOBS} files, ${JOBS * RUNS} records, ${((performance.now() - t) / 1000).toFixed(1)} s`);
     // The first start on the history: the summary is built from it once (an upgrade's migration).
     t = performance.now();
-    let red = await startNodeRed({ flows: flows(), userDir: dirWith, name: "scale-migrate" });
+    let red = await startNodeRed({ flows: flows(src, dst), userDir: dirWith, name: "scale-migrate" });
     reds.push(red);
     await util.waitFor(async () => fs.existsSync(path.join(homeWith, "summary.json")) && (await red.get("highball/jobs")).json?.length === JOBS, { timeout: 300000, what: "the summary built" });
     const migrate = performance.now() - t;
     await red.stop();
 
     t = performance.now();
-    red = await startNodeRed({ flows: flows(), userDir: dirWith, name: "scale-with" });
+    red = await startNodeRed({ flows: flows(src, dst), userDir: dirWith, name: "scale-with" });
     reds.push(red);
     await ready(red);
     const startWith = performance.now() - t;
     t = performance.now();
-    const plain = await startNodeRed({ flows: flows(), userDir: dirWithout, name: "scale-without" });
+    const plain = await startNodeRed({ flows: flows(src, dst), userDir: dirWithout, name: "scale-without" });
     reds.push(plain);
     await ready(plain);
     const startWithout = performance.now() - t;
