@@ -15,10 +15,10 @@ const TIMEOUT_MS = 10 * 60_000;
 const STDERR_KEEP = 16 * 1024;
 const STDOUT_KEEP = 8 * 1024 * 1024;
 
-interface Ran { code: number | null; signal: string | null; spawnError: string | null; timedOut: boolean; stdout: string; stderr: string }
+interface Ran { code: number | null; signal: string | null; spawnError: string | null; timedOut: boolean; stdout: string; stderr: string; truncated: boolean }
 
 /** One restic command of the profile to its end, its output kept within bounds. */
-async function restic(p: EffectiveProfile, command: string, args: string[], timeoutMs = TIMEOUT_MS): Promise<Ran> {
+async function restic(p: EffectiveProfile, command: string, args: string[], timeoutMs = TIMEOUT_MS, maxStdout = STDOUT_KEEP): Promise<Ran> {
   let plan;
   try {
     plan = profileToRestic(p, command, args);
@@ -26,7 +26,7 @@ async function restic(p: EffectiveProfile, command: string, args: string[], time
     // A profile that cannot make a restic command (no repository, a bad option): its sentence.
     throw new SnapshotError(409, (err as Error).message);
   }
-  return runCommand({ command: plan.command, args: plan.args, env: plan.env, timeoutMs }, { maxStdout: STDOUT_KEEP, maxStderr: STDERR_KEEP });
+  return runCommand({ command: plan.command, args: plan.args, env: plan.env, timeoutMs }, { maxStdout, maxStderr: STDERR_KEEP });
 }
 
 /** The profile, its password read; a missing or unreadable password is a 409 with its sentence. */
@@ -122,28 +122,69 @@ export function knownRepositoryStats(): ReadonlyMap<string, { size: number | nul
 }
 
 /**
+ * What `restic stats <id>` counted of each snapshot, by repository and snapshot id: a snapshot
+ * never changes, so it is asked once, not on every look (bounded: the oldest answers go first).
+ */
+const perSnapshotStats = new Map<string, { files: number | null; size: number | null }>();
+const PER_SNAPSHOT_KEPT = 20_000;
+
+function rememberStats(key: string, v: { files: number | null; size: number | null }): void {
+  perSnapshotStats.set(key, v);
+  for (const k of perSnapshotStats.keys()) {
+    if (perSnapshotStats.size <= PER_SNAPSHOT_KEPT) break;
+    perSnapshotStats.delete(k);
+  }
+}
+
+/** The repository as a cache key (two profiles of one repository share it); never its password. */
+function repositoryKey(p: EffectiveProfile): string {
+  return JSON.stringify([p.options.repository ?? null, p.options["repository-file"] ?? null, p.options.option ?? []]);
+}
+
+export interface StatsOptions {
+  /** Snapshots (newest first) whose files and size are counted; the others say null. */
+  perSnapshot?: number;
+  /** Bytes of `restic snapshots --json` read at most; a longer list is refused with a sentence. */
+  maxList?: number;
+}
+
+/**
  * The repository's size on disk (`stats --mode raw-data`), its snapshot count and, per snapshot,
  * its files and size as `restic stats <id>` counts them (restore size; folders count as files),
  * the same on every restic version (a newer restic's snapshot summary counts differently), for
  * the newest `perSnapshot` snapshots only, so the cost stays bounded however many snapshots
- * there are (the others say null).
+ * there are (the others say null). A snapshot's counts are kept once read, so a second look
+ * runs restic twice, not 2 + perSnapshot times.
  */
-export async function repositoryStats(profile: EffectiveProfile, perSnapshot = 20): Promise<RepositoryStats> {
+export async function repositoryStats(profile: EffectiveProfile, opts: StatsOptions | number = {}): Promise<RepositoryStats> {
+  const { perSnapshot = 20, maxList = STDOUT_KEEP } = typeof opts === "number" ? { perSnapshot: opts } : opts;
   const p = await ready(profile);
   const raw = await restic(p, "stats", ["--json", "--mode", "raw-data", "--no-lock"]);
   if (raw.code !== 0) throw failed(raw, p.name, "read the repository's size");
   const size = (parseJson(raw.stdout) as { total_size?: unknown } | null)?.total_size;
-  const list = await restic(p, "snapshots", ["--json", "--no-lock"]);
+  const list = await restic(p, "snapshots", ["--json", "--no-lock"], TIMEOUT_MS, maxList);
   if (list.code !== 0) throw failed(list, p.name, "list the snapshots");
+  // A cut list would read as no snapshots at all: say so instead of reporting 0.
+  if (list.truncated) throw new SnapshotError(502, `the snapshot list of profile "${p.name}" is longer than ${Math.round(maxList / 1024 / 1024 * 10) / 10} MiB; its statistics were not counted`);
   type Snap = { id: string; short_id?: string; time: string; paths?: string[] };
-  const snaps = ((parseJson(list.stdout) as Snap[] | null) ?? []).slice().sort((a, b) => (a.time < b.time ? 1 : -1));
+  const parsed = parseJson(list.stdout);
+  if (!Array.isArray(parsed)) throw new SnapshotError(502, `restic's snapshot list of profile "${p.name}" could not be read`);
+  const snaps = (parsed as Snap[]).slice().sort((a, b) => (a.time < b.time ? 1 : -1));
   const out: SnapshotStats[] = snaps.map((s) => ({
     id: s.id, shortId: s.short_id ?? s.id.slice(0, 8), time: s.time, paths: s.paths ?? [], files: null, size: null,
   }));
+  const repo = repositoryKey(p);
   for (const s of out.slice(0, Math.max(0, perSnapshot))) {
+    const key = `${repo}\0${s.id}`;
+    const known = perSnapshotStats.get(key);
+    if (known) { s.files = known.files; s.size = known.size; continue; }
     const r = await restic(p, "stats", ["--json", "--no-lock", s.id]);
     const j = r.code === 0 ? (parseJson(r.stdout) as { total_size?: number; total_file_count?: number } | null) : null;
-    if (j) { s.files = j.total_file_count ?? null; s.size = j.total_size ?? null; }
+    if (j) {
+      s.files = j.total_file_count ?? null;
+      s.size = j.total_size ?? null;
+      rememberStats(key, { files: s.files, size: s.size }); // a failure is asked again next time
+    }
   }
   const result = { repository: shown(p), size: typeof size === "number" ? size : null, snapshotCount: out.length, snapshots: out };
   known.set(p.name, { size: result.size, snapshots: result.snapshotCount, at: Date.now() });

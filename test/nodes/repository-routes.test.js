@@ -9,6 +9,7 @@ const { spawn } = require("node:child_process");
 const helper = require("../support/red");
 const u = require("../fixtures/util");
 const { initResticRepo, restic } = require("../fixtures/restic");
+const { countingRestic } = require("../fixtures/counting-restic");
 
 const nodes = [require("../../dist/nodes/highball-profile-config/highball-profile-config.js")];
 
@@ -123,6 +124,52 @@ describe(`repository routes: init, unlock, stats (Node-RED ${helper.major})`, fu
     assert.equal(mine[0].size - mine[1].size, 500);
     assert.ok(!JSON.stringify(s).includes(existing.password));
   });
+  it("stats: a snapshot's counts are asked of restic once; a second look runs restic for the repository and its list only", async function () {
+    const repo = await initResticRepo();
+    const src = u.tmpDir("stats-once-src");
+    for (let i = 0; i < 3; i++) {
+      fs.writeFileSync(path.join(src, `f${i}.txt`), "x".repeat(100 * (i + 1)));
+      assert.equal((await restic(repo, ["backup", src])).code, 0);
+    }
+    // The profile's restic is the real one (first on PATH) through a script that notes each command word.
+    const counting = countingRestic();
+    const wrapper = counting.wrapper;
+    const calls = () => counting.calls().map((c) => c.split(" ")[0]);
+    await load([{ id: "cfg-s", type: "highball-profile-config", name: "s", options: { repository: repo.repository, "password-file": repo.passwordFile, "cache-dir": repo.cacheDir, executable: wrapper } }]);
+    const first = (await helper.request().get("/highball/profiles/cfg-s/stats").expect(200)).body;
+    assert.equal(first.snapshotCount, 3);
+    assert.ok(first.snapshots.every((x) => typeof x.files === "number" && typeof x.size === "number"));
+    assert.deepEqual(calls().filter((c) => c !== "version"), ["stats", "snapshots", "stats", "stats", "stats"]);
+    const again = (await helper.request().get("/highball/profiles/cfg-s/stats").expect(200)).body;
+    assert.deepEqual(again, first);
+    assert.deepEqual(calls().filter((c) => c !== "version").slice(5), ["stats", "snapshots"], "no snapshot was counted twice");
+    // A new snapshot is counted, the others are not again.
+    fs.writeFileSync(path.join(src, "f9.txt"), "y".repeat(50));
+    assert.equal((await restic(repo, ["backup", src])).code, 0);
+    const third = (await helper.request().get("/highball/profiles/cfg-s/stats").expect(200)).body;
+    assert.equal(third.snapshotCount, 4);
+    assert.equal(third.snapshots[0].size - third.snapshots[1].size, 50);
+    assert.deepEqual(calls().filter((c) => c !== "version").slice(7), ["stats", "snapshots", "stats"]);
+  });
+
+  it("stats: a snapshot list longer than what is read is a sentence, never 0 snapshots", async function () {
+    const { repositoryStats, knownRepositoryStats } = require("../../dist/lib/profile/repository");
+    const { resolveProfile } = require("../../dist/lib/profile");
+    const repo = await initResticRepo();
+    const src = u.tmpDir("stats-long-src");
+    for (let i = 0; i < 3; i++) {
+      fs.writeFileSync(path.join(src, `f${i}.txt`), `${i}`);
+      assert.equal((await restic(repo, ["backup", src])).code, 0);
+    }
+    const p = resolveProfile("long", new Map([["long", { options: { repository: repo.repository, "password-file": repo.passwordFile, "cache-dir": repo.cacheDir } }]]));
+    // Three snapshots' JSON is well over 300 bytes: the list is cut where it is read.
+    await assert.rejects(repositoryStats(p, { maxList: 300 }), (e) => e.status === 502 && /snapshot list of profile "long" is longer than/.test(e.message));
+    assert.equal(knownRepositoryStats().get("long"), undefined, "nothing reached the metrics");
+    const whole = await repositoryStats(p, { maxList: 1024 * 1024 });
+    assert.equal(whole.snapshotCount, 3);
+    assert.equal(knownRepositoryStats().get("long").snapshots, 3);
+  });
+
   it("forget: the profile's keep policy (GET keep, inherited) is used when the request names none; without any it is a 400 and restic removes nothing", async function () {
     const repo = await initResticRepo();
     const src = u.tmpDir("keep-src");
