@@ -31,7 +31,7 @@ function endpoint(tab, id, url, run) {
 for (const major of [4, 5]) {
   describe(`messages from http in never exceed the flow's authority (Node-RED ${major})`, function () {
     this.timeout(240000);
-    let red, dir, src, dst, repo, trap, connections, canary;
+    let red, dir, src, dst, repo, trap, connections, canary, gsrc;
     const tally = { tried: 0, survived: 0 };
     after(async () => { trap?.close(); await stopAll(); });
 
@@ -43,6 +43,9 @@ for (const major of [4, 5]) {
       fs.mkdirSync(dst);
       for (let i = 0; i < 3; i++) fs.writeFileSync(path.join(src, `f${i}.txt`), `file ${i}\n`);
       canary = path.join(dir, "pwned");
+      gsrc = path.join(dir, "gsrc");
+      fs.mkdirSync(gsrc);
+      fs.writeFileSync(path.join(gsrc, "big.bin"), Buffer.alloc(1536 * 1024, 1));
       repo = await initResticRepo();
       // The "sender's host": nothing may ever connect to it.
       connections = 0;
@@ -58,6 +61,11 @@ for (const major of [4, 5]) {
         ...endpoint(tab, "strict", "/backup/run", { type: "highball-rsync-run", name: "strict" }),
         ...endpoint(tab, "open", "/backup/adhoc", { type: "highball-rsync-run", name: "open", acceptJobs: true }),
         ...endpoint(tab, "rst", "/restic/run", { type: "highball-restic-run", name: "restic", profile: "cfg-nas" }),
+        // Two jobs that share a NAS (their resources say so), named over http in through a conflict gate.
+        ...["gphotos", "gdocs"].map((name) => ({ id: `j${name}`, z: tab, type: "highball-backup-job", name, engine: "rsync", source: { type: "local", paths: [{ path: `${gsrc}/` }] }, destination: { type: "local", path: path.join(dir, name) }, rsync: { bwlimit: "512K" }, resources: ["nas"], wires: [[]] })),
+        ...endpoint(tab, "gated", "/backup/gated", { type: "highball-conflict-gate", delay: 10, maxWait: 0 }).map((n) => n.id === "gated-run"
+          ? { ...n, wires: [["gated-rsync"], [], []] } : n),
+        { id: "gated-rsync", z: tab, type: "highball-rsync-run", name: "gated", wires: [["gated-code"], []] },
       ];
       red = await startNodeRed({ major, flows });
       await waitFor(async () => (await red.get("highball/jobs")).json?.some((j) => j.id === "jphotos"), { what: "the flows started", timeout: 60000 });
@@ -159,6 +167,15 @@ for (const major of [4, 5]) {
       assert.deepEqual(snaps.map((s) => s.tags), [["from-http"]]);
       const list = await red.post("restic/run", { command: "snapshots", args: ["--latest=1"] });
       assert.equal(list.status, 200, list.text);
+    });
+
+    it("two jobs named over http in through a conflict gate wait for the NAS they share: one after the other", async function () {
+      const [a, b] = await Promise.all([red.post("backup/gated", { job: "gphotos" }), red.post("backup/gated", { job: "gdocs" })]);
+      for (const r of [a, b]) assert.equal(r.status, 200, r.text);
+      assert.deepEqual([a.json.jobId, b.json.jobId], ["jgphotos", "jgdocs"], "run as the deployed jobs");
+      const [first, second] = [a.json, b.json].sort((x, y) => x.startedAt - y.startedAt);
+      assert.ok(second.startedAt >= first.finishedAt, `the second started ${second.startedAt - first.finishedAt} ms after the first ended: both wrote to the NAS at once`);
+      await refused("backup/gated", { job: "nobody" }, /no deployed job's id or name/);
     });
 
     after(function () {
