@@ -19,6 +19,7 @@ import { writeProgress } from "../runs/written";
 import type { EffectiveProfile } from "../profile/resolve";
 import { withPassword } from "../profile/restic";
 import { resticStep, detectResticVersion, atLeast, type ForgetPolicy, type ResticVersion } from "../engines/restic";
+import { lockRetry } from "../engines/restic-retry";
 
 export type RepositoryAction = "check" | "forget" | "prune" | "unlock" | "init";
 export const ACTIONS: readonly RepositoryAction[] = ["check", "forget", "prune", "unlock", "init"];
@@ -75,8 +76,16 @@ async function startRestic(engine: Engine, profile: EffectiveProfile, p: Plan, v
     const v = await detectResticVersion(eff.options.executable ?? "restic");
     const more = version?.(v);
     const argv = more ? [...p.argv, ...more.argv] : p.argv;
-    const step = resticStep(job, eff, v, { argv, ...p.opts });
-    return engine.start({ job, key: p.key, command: p.command, steps: [{ plan: step.plan, parser: step.parser, sample: more?.sample }], resources: eff.options.repository ? [`restic:${eff.options.repository}`] : [], logDays: eff.options["prune-logs-after"] });
+    const step = (retryLockMs?: number): Step => {
+      const s = resticStep(job, eff, v, { argv, ...p.opts, retryLockMs });
+      return { plan: s.plan, parser: s.parser, sample: more?.sample };
+    };
+    // A backup holding the lock: waited for within the profile's wait-for-lock, a stale one
+    // removed, as a node's run does (lib/engines/restic-retry.ts).
+    return engine.start({
+      job, key: p.key, command: p.command, steps: [step()], tool: `restic ${v.version}`, retry: lockRetry(eff, v, step),
+      resources: eff.options.repository ? [`restic:${eff.options.repository}`] : [], logDays: eff.options["prune-logs-after"],
+    });
   } catch (err) {
     if (err instanceof AlreadyRunningError) throw new BusyError(err.message, err.runId);
     return engine.fail({ key: p.key, name: p.name, engine: "restic", command: p.command, error: (err as Error).message });

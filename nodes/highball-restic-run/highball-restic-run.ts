@@ -1,12 +1,9 @@
 import type { NodeAPI, Node, NodeDef } from "node-red";
-import { hostname } from "node:os";
-import { runCommand } from "../../lib/runs/command";
 import { validateJob, jobKey } from "../../lib/job/validate";
 import type { Job } from "../../lib/job/schema";
-import { resolveProfile, splitWords, profileToRestic, withPassword, type EffectiveProfile } from "../../lib/profile";
-import {
-  resticStep, detectResticVersion, lockPolicy, isStale, nextLockDelay, type LockInfo, type ResticVersion, type ForgetPolicy,
-} from "../../lib/engines/restic";
+import { resolveProfile, splitWords, withPassword, type EffectiveProfile } from "../../lib/profile";
+import { resticStep, detectResticVersion, type ResticVersion, type ForgetPolicy } from "../../lib/engines/restic";
+import { lockRetry } from "../../lib/engines/restic-retry";
 import type { Step } from "../../lib/runs/engine";
 import { jobResources } from "../../lib/conflict/resources";
 import { engineOf, message } from "../shared/runtime";
@@ -101,31 +98,12 @@ export = function (RED: NodeAPI) {
         const version: ResticVersion = await detectResticVersion(eff.options.executable ?? "restic");
         const opts = { argv, copyTo, keep, readDataSubset: def.readDataSubset?.trim() || undefined, knownHostsFile: engine.knownHostsFile };
         const first = resticStep(job, eff, version, opts);
-        const lock = lockPolicy(eff, version);
         const fresh = (retryLockMs?: number): Step => { const s = resticStep(job, eff, version, { ...opts, retryLockMs }); return { plan: s.plan, parser: s.parser }; };
 
         return {
           job, key: auth.id ?? jobKey(job), command: first.command, steps: [{ plan: first.plan, parser: first.parser }], tool: `restic ${version.version}`,
           resources: jobResources(job, { repository: eff.options.repository }), logDays: eff.options["prune-logs-after"],
-          // Locks: a stale lock (old, on this host, its process gone) is removed with `restic
-          // unlock`; a live one is waited for with backoff, within the profile's wait-for-lock.
-          async retry(_step, outcome, attempt, run) {
-            const held = (outcome.details as { lock?: LockInfo } | undefined)?.lock;
-            if (outcome.status !== "failed" || !held) return null;
-            if (lock.staleAgeMs !== null && isStale(held, { maxAgeMs: lock.staleAgeMs, hostname: hostname() })) {
-              const unlock = profileToRestic(eff, "unlock", []);
-              const r = await runCommand({ command: unlock.command, args: unlock.args, env: unlock.env, timeoutMs: 120_000 });
-              run.note(`removed a stale lock of PID ${held.pid} on ${held.host} (restic unlock: exit ${r.code ?? r.spawnError ?? r.signal})`);
-              if (r.code === 0 && attempt <= 3) return fresh();
-            }
-            const delay = nextLockDelay(attempt - 1, Date.now() - run.startedAt, lock.waitMs);
-            if (delay === null) return null;
-            const s = Math.round(delay / 1000);
-            // restic 0.16+ wait inside the next attempt and take the lock as soon as it is free.
-            run.note(`the repository is locked by PID ${held.pid} on ${held.host}; ${lock.byRestic ? `restic ${version.version} waits up to ${s} s for it (--retry-lock)` : `trying again in ${s} s`}`);
-            if (lock.byRestic) return fresh(delay);
-            return (await run.sleep(delay)) ? fresh() : null;
-          },
+          retry: lockRetry(eff, version, fresh), // wait-for-lock and stale locks, as every restic run
         };
       },
     });

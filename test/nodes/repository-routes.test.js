@@ -8,10 +8,30 @@ const path = require("node:path");
 const { spawn } = require("node:child_process");
 const helper = require("../support/red");
 const u = require("../fixtures/util");
-const { initResticRepo, restic } = require("../fixtures/restic");
+const { initResticRepo, restic, resticVersion } = require("../fixtures/restic");
 const { countingRestic } = require("../fixtures/counting-restic");
 
 const nodes = [require("../../dist/nodes/highball-profile-config/highball-profile-config.js")];
+
+/**
+ * A restic process holding a lock on the repository for as long as the test wants: a backup
+ * from stdin that waits for its data. Ending its stdin releases the lock; SIGKILL leaves it stale.
+ */
+async function lockHolder(repo) {
+  const holder = spawn("restic", ["backup", "--stdin", "--stdin-filename", "held"], { env: { ...process.env, ...repo.env }, stdio: ["pipe", "ignore", "ignore"] });
+  u.track(holder, "lock holder");
+  const exited = new Promise((resolve) => holder.once("exit", resolve));
+  const locks = path.join(repo.path, "locks");
+  // restic creates the lock file, then writes it, and ignores a lock it cannot read: wait until
+  // the lock reads back as the holder's.
+  await u.waitFor(async () => {
+    const files = fs.existsSync(locks) ? fs.readdirSync(locks).filter((f) => fs.statSync(path.join(locks, f)).size > 0) : [];
+    if (!files.length) return false;
+    const cat = await restic(repo, ["cat", "lock", files[0], "--no-lock"]);
+    try { return cat.code === 0 && JSON.parse(cat.stdout).pid === holder.pid; } catch { return false; }
+  }, { what: "the holder's lock, written", timeout: 20000 });
+  return { holder, exited, release: () => holder.stdin.end("data\n") };
+}
 
 describe(`repository routes: init, unlock, stats (Node-RED ${helper.major})`, function () {
   this.timeout(120000);
@@ -168,6 +188,65 @@ describe(`repository routes: init, unlock, stats (Node-RED ${helper.major})`, fu
     const whole = await repositoryStats(p, { maxList: 1024 * 1024 });
     assert.equal(whole.snapshotCount, 3);
     assert.equal(knownRepositoryStats().get("long").snapshots, 3);
+  });
+
+  /** The run's record once it ended, through the admin API. */
+  async function ended(job, runId) {
+    let rec;
+    await u.waitFor(async () => {
+      rec = (await helper.request().get(`/highball/jobs/${job}/runs`).expect(200)).body.find((r) => r.runId === runId);
+      return rec && rec.finishedAt;
+    }, { what: `run ${runId} ended`, timeout: 120000, interval: 200 });
+    return rec;
+  }
+
+  it("a prune from the Snapshots tab waits for a backup's lock within the profile's wait-for-lock, and succeeds once it is gone", async function () {
+    const repo = await initResticRepo();
+    const { release, exited } = await lockHolder(repo);
+    await load([{ id: "cfg-w", type: "highball-profile-config", name: "w", options: { repository: repo.repository, "password-file": repo.passwordFile, "cache-dir": repo.cacheDir, "wait-for-lock": "2m" } }]);
+    const started = (await helper.request().post("/highball/profiles/cfg-w/prune").expect(202)).body;
+    // restic 0.16+ wait inside the retry (--retry-lock), 0.14 is started again after the delay.
+    const [, minor] = (await resticVersion()).split(".").map(Number);
+    const waiting = minor >= 16 ? /locked by PID \d+ on \S+; restic 0\.\d+\.\d+ waits up to \d+ s for it \(--retry-lock\)/ : /locked by PID \d+ on \S+; trying again in \d+ s/;
+    const log = async () => (await helper.request().get(`/highball/runs/${started.runId}/log`)).text || "";
+    await u.waitFor(async () => waiting.test(await log()), { what: "the prune waiting for the lock", timeout: 30000, interval: 200 });
+    release();
+    await exited;
+    const rec = await ended("repository:w", started.runId);
+    assert.equal(rec.status, "success", rec.error);
+    const text = await log();
+    assert.match(text, /# retrying step 1/);
+    if (minor >= 16) assert.match(text, /prune .*--retry-lock=\d+s/, "the retry asked restic 0.16+ to wait");
+  });
+
+  it("a prune from the Snapshots tab without wait-for-lock fails at once on a live lock, saying who holds it", async function () {
+    const repo = await initResticRepo();
+    const { release, exited } = await lockHolder(repo);
+    try {
+      await load([{ id: "cfg-n", type: "highball-profile-config", name: "n", options: { repository: repo.repository, "password-file": repo.passwordFile, "cache-dir": repo.cacheDir } }]);
+      const started = (await helper.request().post("/highball/profiles/cfg-n/prune").expect(202)).body;
+      const rec = await ended("repository:n", started.runId);
+      assert.equal(rec.status, "failed");
+      assert.match(rec.error, /locked by another restic process \(PID \d+/);
+    } finally {
+      release();
+      await exited;
+    }
+  });
+
+  it("a prune from the Snapshots tab removes a stale lock (its restic killed) and then succeeds", async function () {
+    const repo = await initResticRepo();
+    const { holder, exited } = await lockHolder(repo);
+    holder.kill("SIGKILL");
+    await exited;
+    await new Promise((r) => setTimeout(r, 1100)); // older than the stale age below
+    await load([{ id: "cfg-st", type: "highball-profile-config", name: "st", options: { repository: repo.repository, "password-file": repo.passwordFile, "cache-dir": repo.cacheDir, "stale-lock-age": "1s" } }]);
+    const started = (await helper.request().post("/highball/profiles/cfg-st/prune").expect(202)).body;
+    const rec = await ended("repository:st", started.runId);
+    assert.equal(rec.status, "success", rec.error);
+    const log = (await helper.request().get(`/highball/runs/${started.runId}/log`).expect(200)).text;
+    assert.match(log, /removed a stale lock of PID \d+/);
+    assert.equal(fs.readdirSync(path.join(repo.path, "locks")).length, 0);
   });
 
   it("forget: the profile's keep policy (GET keep, inherited) is used when the request names none; without any it is a 400 and restic removes nothing", async function () {
