@@ -202,6 +202,30 @@ for (const major of [4, 5]) {
       assert.deepEqual(errors, [], "script errors in the editor");
     });
 
+    it("a failure alert's log link (the notify node's #highball/runs/<runId>) opens that run's log in the editor, on load and in an open editor", async function () {
+      const failed = (await red.get("highball/jobs", { token })).json.find((j) => j.id === "job-broken").last;
+      assert.equal(failed.status, "failed");
+      const link = `${red.url}${token ? `?access_token=${token}` : ""}#highball/runs/${failed.runId}`;
+      // A fresh editor opened from the link.
+      const fresh = await browser.newPage();
+      try {
+        fresh.on("pageerror", (e) => errors.push(e.message));
+        await fresh.goto(link);
+        await fresh.locator(".red-ui-tray .highball-sb-log.highball-sb-open").waitFor({ state: "visible", timeout: 60000 });
+        await fresh.waitForFunction(() => /wrong repository password/.test((document.querySelector(".red-ui-tray pre.highball-sb-text") || {}).textContent || ""), null, { timeout: 30000 });
+        assert.match(await fresh.locator(".red-ui-tray .highball-sb-log-title, .red-ui-tray-header").first().textContent(), /broken/);
+      } finally {
+        await fresh.close();
+      }
+      // The editor already open: only the address changes.
+      await page.evaluate((r) => { window.location.hash = `#highball/runs/${r}`; }, failed.runId);
+      await page.locator(".red-ui-tray .highball-sb-log.highball-sb-open").waitFor({ state: "visible", timeout: 30000 });
+      await page.waitForFunction(() => /wrong repository password/.test((document.querySelector(".red-ui-tray pre.highball-sb-text") || {}).textContent || ""), null, { timeout: 30000 });
+      await page.locator(".highball-sb-log-close").click();
+      await page.locator(".red-ui-tray .highball-sb-log").waitFor({ state: "detached", timeout: 15000 });
+      assert.deepEqual(errors, [], "script errors in the editor");
+    });
+
     it("marks a browsed snapshot as indexed, and offers no comparison with a single snapshot", async function () {
       // The restore above browsed the one snapshot forget left: its index is written in the background.
       await util.waitFor(async () => {
