@@ -6,6 +6,8 @@
  *   POST highball/profiles/:id/prune                              a prune run: 202 {runId, job}
  *   POST highball/profiles/:id/restore/files {snapshot, paths, target, offset, limit, existingOnly}
  *                                                                  what a restore would write, one page
+ *                                                                  (the restore is listed once, its pages
+ *                                                                  read from that list for a few minutes)
  *   GET  highball/profiles/:id/origins                            snapshot id -> the run (and job) that made it
  * Each action is a run under the job `repository:<profile>` (see lib/operations/repository.ts),
  * so it is in GET highball/jobs, its history and its log like any run. Writes need highball.write.
@@ -16,7 +18,7 @@ import { highballHome, type HighballSettings } from "../home";
 import { resolveProfile, keepOf, type EffectiveProfile } from "../profile";
 import { SnapshotError } from "../snapshots";
 import { startRepositoryRun, forgetPlan, snapshotOrigins, BusyError, maintenanceKey, type RepositoryAction } from "../operations/repository";
-import { restoreFiles, MAX_PAGE } from "../operations/restore";
+import { restoreFiles, restoreLists, Abandoned, MAX_PAGE } from "../operations/restore";
 import { profileRestoreBounds } from "../snapshots/roots";
 import type { ForgetPolicy } from "../engines/restic";
 import { fail, mountOnce, type AdminRED, type Guards } from "./shared";
@@ -39,7 +41,7 @@ export function profileOf(e: Engine, id: string): EffectiveProfile {
 function handle(h: (req: Request, res: Response) => Promise<void>): RequestHandler {
   return (req, res) => {
     h(req, res).catch((err: unknown) => {
-      if (res.headersSent) return;
+      if (res.headersSent || err instanceof Abandoned) return; // answered, or nobody to answer
       if (err instanceof BusyError) res.status(409).json({ error: err.message, runId: err.runId });
       else if (err instanceof SnapshotError && err.reason) res.status(err.status).json({ error: err.message, reason: err.reason });
       else if (err instanceof SnapshotError) fail(res, err.status, err.message);
@@ -122,11 +124,14 @@ function routes(RED: AdminRED, app: Express, { read, write }: Guards): void {
   app.post("/highball/profiles/:id/restore/files", read, handle(async (req, res) => {
     const b = body(req);
     const n = (v: unknown, d: number, max: number) => (typeof v === "number" && Number.isInteger(v) && v >= 0 ? Math.min(v, max) : d);
+    // The editor closed (or paged on) before the answer: restic stops unless another request waits for the same list.
+    const gone = new AbortController();
+    res.once("close", () => { if (!res.writableFinished) gone.abort(); });
     res.json(await restoreFiles(profile(req), {
       snapshot: b.snapshot, paths: b.paths, target: b.target,
       offset: n(b.offset, 0, Number.MAX_SAFE_INTEGER), limit: n(b.limit, 200, MAX_PAGE), existingOnly: b.existingOnly === true,
       bounds: profileRestoreBounds(engine(), RED.settings, profile(req)),
-    }));
+    }, restoreLists(highballHome(RED.settings as HighballSettings)), gone.signal));
   }));
 
   app.get("/highball/profiles/:id/origins", read, handle(async (req, res) => {

@@ -10,6 +10,7 @@ import { withPassword } from "../profile/restic";
 import { lockCount } from "../profile/repository";
 import { SnapshotError, literalPattern, type SnapshotBrowser, type RestoreRequest, type RestoreSummary } from "../snapshots";
 import { startRepositoryRun, startRestoreRun } from "./repository";
+import { forgetRestoreLists } from "./restore";
 
 /** The repository's location as shown to a person: a REST server's password left out. */
 function shown(p: EffectiveProfile): string {
@@ -58,6 +59,7 @@ export async function restoreAsRun(engine: Engine, browser: SnapshotBrowser, p: 
   const target = plan.target === "original" ? "/" : plan.target;
   const includes = plan.paths.includes("/") ? [] : plan.paths.map((x) => `--include=${literalPattern(x)}`);
   const record = await (await startRestoreRun(engine, p, plan.snapshot, target, includes, { bytes: plan.bytes, files: plan.files })).result;
+  forgetRestoreLists(); // what exists where it restored changed, even when it failed halfway
   refusedBeforeStart(record);
   if (!record.ok) throw new SnapshotError(502, record.error ?? "restic restore failed");
   return { ...plan, dryRun: false, restored: true, durationMs: Date.now() - started, runId: record.runId, status: record.status };
