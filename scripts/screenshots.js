@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 "use strict";
 // The README's pictures, taken from a real Node-RED 4.1 in headless Chromium (Debian's chromium,
-// driven by playwright-core): the demo flow and the "Backups" tab after real runs, the
-// "Snapshots" tab browsing a real restic snapshot, and the NAS example (gate + notify).
+// driven by playwright-core): the demo flow and the "Backups" tab after real runs, a running
+// run's log in the editor's tray (followed live, searched, downloadable), the "Snapshots" tab
+// browsing a real restic snapshot, its forget dry run from the profile's keep policy, a
+// restore's confirmation, and the NAS example (gate + notify).
 //
 //   npm run build && node scripts/screenshots.js [--out docs/images]
 //
@@ -31,6 +33,21 @@ async function runJob(red, id) {
   }, { timeout: 120000, what: `job ${id} to end` });
 }
 
+/**
+ * The part of the page the boxes of `selectors` cover together, widened by `pad` px and kept
+ * within the page: a picture narrow enough to be shown at its own size in the README.
+ */
+async function clipOf(page, selectors, pad = 6) {
+  const boxes = [];
+  for (const sel of selectors) boxes.push(await page.locator(sel).first().boundingBox());
+  const view = page.viewportSize();
+  const x = Math.max(0, Math.floor(Math.min(...boxes.map((b) => b.x)) - pad));
+  const y = Math.max(0, Math.floor(Math.min(...boxes.map((b) => b.y)) - pad));
+  const right = Math.min(view.width, Math.ceil(Math.max(...boxes.map((b) => b.x + b.width)) + pad));
+  const bottom = Math.min(view.height, Math.ceil(Math.max(...boxes.map((b) => b.y + b.height)) + pad));
+  return { x, y, width: right - x, height: bottom - y };
+}
+
 async function main() {
   const demo = demoSetup({ files: 36, size: 48 * 1024 });
   // The demo's restic repository, as `npm start` makes it.
@@ -39,20 +56,30 @@ async function main() {
   const init = spawnSync("restic", ["init", "--repo", path.join(demo.data, "restic-repo"), "--password-file", pw, "--cache-dir", path.join(demo.data, "restic-cache")], { encoding: "utf8" });
   if (init.status !== 0) throw new Error(`restic init: ${init.stderr}`);
   const nas = JSON.parse(fs.readFileSync(path.join(root, "examples", "rsync-nas-nightly.json"), "utf8"));
-  const red = await startNodeRed({ major: 4, flows: [...demo.flows, ...nas] });
+  const flows = demo.flows.map((n) => {
+    // A keep policy on the demo's profile, where the Snapshots tab's forget starts from.
+    if (n.id === "hb-demo-profile") return { ...n, options: { ...n.options, "keep-last": "2" } };
+    // A bandwidth limit that only the 80 MB run of the log picture feels: it lasts long enough to follow.
+    if (n.id === "hb-demo-job") return { ...n, rsync: { ...n.rsync, bwlimit: "6M" } };
+    return n;
+  });
+  const red = await startNodeRed({ major: 4, flows: [...flows, ...nas] });
   let context;
+  const written = [];
   try {
     await waitForJob(red, "hb-demo-job");
     await waitForJob(red, "hb-demo-rjob");
-    // A little history: three rsync runs and two restic snapshots, the tree growing between them.
-    for (let i = 0; i < 3; i++) {
+    // A little history: four rsync runs and four restic snapshots, the tree growing between them.
+    for (let i = 0; i < 4; i++) {
       util.makeTree(path.join(demo.source, `batch-${i}`), { files: 8 + 8 * i, size: 96 * 1024, subdirs: 1, seed: 20 + i });
       await runJob(red, "hb-demo-job");
-      if (i > 0) await runJob(red, "hb-demo-rjob");
+      await runJob(red, "hb-demo-rjob");
     }
 
     context = await launchBrowser({ viewport: { width: 1440, height: 860 } });
     const page = context.pages()[0] || await context.newPage();
+    const errors = [];
+    page.on("pageerror", (e) => errors.push(e.message));
     await page.goto(red.url);
     await page.waitForSelector("#red-ui-workspace-chart", { timeout: 60000 });
     await page.waitForFunction(() => window.RED && RED.sidebar && RED.sidebar.containsTab && RED.sidebar.containsTab("highball-backups"), null, { timeout: 30000 });
@@ -60,6 +87,10 @@ async function main() {
     const openTab = async (id) => {
       await page.locator("#red-ui-sidebar .red-ui-tab-link-button-menu").click();
       await page.locator(`#red-ui-tabs-menu-option-${id}`).click();
+    };
+    const save = async (file, opts) => {
+      await page.screenshot({ path: path.join(out, file), ...opts });
+      written.push(file);
     };
     // A wider sidebar, as a user drags it, so the tabs have room.
     const sep = await page.locator("#red-ui-sidebar-separator").boundingBox();
@@ -75,15 +106,57 @@ async function main() {
     await job.locator(".highball-sb-name").click();
     await job.locator(".highball-sb-runs tr").nth(2).waitFor({ timeout: 15000 });
     await page.waitForTimeout(500);
-    await page.screenshot({ path: path.join(out, "backups-tab.png") });
+    await save("backups-tab.png");
+
+    // A run that lasts (new files under the job's bandwidth limit): its log opens in the
+    // editor's tray, followed live, and is searched.
+    util.makeTree(path.join(demo.source, "videos"), { files: 40, size: 2 * 1024 * 1024, subdirs: 0, seed: 90 });
+    const t0 = Date.now();
+    if ((await red.post("highball/jobs/hb-demo-job/run")).status !== 202) throw new Error("the long run did not start");
+    await util.waitFor(async () => (await red.get("highball/jobs")).json.find((x) => x.id === "hb-demo-job" && x.running), { timeout: 20000, what: "the long run" });
+    await job.locator(".highball-sb-runs tr[data-run-id]").first().click();
+    const tray = page.locator(".red-ui-tray .highball-sb-log.highball-sb-open");
+    await tray.waitFor({ state: "visible", timeout: 20000 });
+    await page.locator(".red-ui-tray .highball-sb-live").waitFor({ state: "visible", timeout: 20000 });
+    await page.waitForTimeout(6000);
+    await page.locator(".red-ui-tray .highball-sb-search").fill("file01");
+    await page.locator(".red-ui-tray .highball-sb-search").press("Enter");
+    await page.locator(".red-ui-tray .highball-sb-hits mark").first().waitFor({ state: "visible", timeout: 15000 }).catch(async (err) => {
+      throw new Error(`${err.message}\n--- the log shown ---\n${await page.locator(".red-ui-tray pre.highball-sb-text").textContent()}`);
+    });
+    await page.waitForTimeout(1000);
+    await save("log-viewer.png", { clip: await clipOf(page, [".red-ui-tray"], 0) });
+    await page.locator(".red-ui-tray .highball-sb-log-close").click();
+    await util.waitFor(async () => {
+      const j = (await red.get("highball/jobs")).json.find((x) => x.id === "hb-demo-job");
+      return j && !j.running && j.last && j.last.startedAt >= t0 - 1000;
+    }, { timeout: 120000, what: "the long run to end" });
 
     await openTab("highball-snapshots");
-    await page.locator(".highball-snap-snapshot").nth(1).waitFor({ state: "visible", timeout: 30000 });
+    await page.locator(".highball-snap-snapshot").nth(3).waitFor({ state: "visible", timeout: 30000 });
+    // Forget's dry run, from the profile's keep policy: which snapshots would go.
+    await page.locator(".highball-snap-forget-open").click();
+    await page.waitForFunction(() => /demo-repo/.test((document.querySelector(".highball-snap-keep-source") || {}).textContent || ""), null, { timeout: 30000 });
+    await page.locator(".highball-snap-forget-dry").click();
+    await page.locator(".highball-snap-forget-list tr").first().waitFor({ state: "visible", timeout: 60000 });
+    await page.waitForTimeout(800);
+    await save("forget-dry-run.png", { clip: await clipOf(page, ["#red-ui-sidebar-tabs", ".highball-snap-forget", ".highball-snap-snapshot >> nth=3"]) });
+    await page.locator(".highball-snap-forget-open").click();
+
     await page.locator(".highball-snap-snapshot").first().click();
     await page.locator(".highball-snap-entry").first().waitFor({ state: "visible", timeout: 30000 });
     await page.locator(".highball-snap-entry", { hasText: "batch-2" }).first().click().catch(() => undefined);
     await page.waitForTimeout(1500);
-    await page.screenshot({ path: path.join(out, "snapshots-tab.png") });
+    await save("snapshots-tab.png");
+
+    // A restore asks first: what will be written where.
+    for (const name of ["file000.bin", "file002.bin", "sub0"]) await page.locator(`.highball-snap-entry[data-name="${name}"] .highball-snap-select`).check();
+    await page.locator(".highball-snap-target").fill(path.join(demo.data, "restored"));
+    await page.locator(".highball-snap-restore-run").click();
+    await page.locator(".highball-snap-confirm").waitFor({ state: "visible", timeout: 10000 });
+    await page.waitForTimeout(500);
+    await save("restore-confirm.png", { clip: await clipOf(page, [".ui-dialog:visible", "#red-ui-sidebar"]) });
+    await page.locator(".highball-snap-confirm-cancel").click();
 
     // The NAS example is wide: the flow alone, without palette and sidebar.
     await page.locator("#red-ui-workspace-tabs .red-ui-tab", { hasText: "NAS" }).first().click();
@@ -93,8 +166,9 @@ async function main() {
     });
     await page.mouse.move(700, 700);
     await page.waitForTimeout(800);
-    await page.screenshot({ path: path.join(out, "flow.png"), clip: { x: 0, y: 0, width: 1440, height: 340 } });
-    for (const f of ["backups-tab.png", "snapshots-tab.png", "flow.png"]) console.log(`${path.relative(root, path.join(out, f))}: ${fs.statSync(path.join(out, f)).size} bytes`);
+    await save("flow.png", { clip: { x: 0, y: 0, width: 1440, height: 340 } });
+    if (errors.length) throw new Error(`script errors in the editor: ${errors.join("; ")}`);
+    for (const f of written) console.log(`${path.relative(root, path.join(out, f))}: ${fs.statSync(path.join(out, f)).size} bytes`);
   } finally {
     if (context) await context.close().catch(() => undefined);
     await red.stop();
