@@ -231,8 +231,10 @@ for (const major of [4, 5]) {
       await util.waitFor(async () => {
         const list = (await red.get("highball/profiles/cfg-nas/snapshots", { token })).json;
         return list.length === 1 && list[0].indexed === true;
-      }, { timeout: 60000, what: "the browsed snapshot indexed" });
-      await page.locator(".highball-snap-back").click().catch(() => undefined);
+      }, { timeout: 60000, what: "the browsed snapshot indexed" }).catch(async (e) => { throw new Error(`${e.message}: ${JSON.stringify((await red.get("highball/profiles/cfg-nas/snapshots", { token })).json)}\n${red.log().slice(-2500)}`); });
+      // The log link above brought the Backups tab forward.
+      await page.evaluate(() => RED.sidebar.show("highball-snapshots"));
+      await page.locator(".highball-snap-back").click({ timeout: 5000 }).catch(() => undefined);
       await page.locator(".highball-snap-refresh").click();
       await page.locator(".highball-snap-snapshot .highball-snap-indexed").waitFor({ state: "visible", timeout: 30000 });
       assert.match(await page.locator(".highball-snap-indexed").getAttribute("title"), /Indexed/);
