@@ -191,6 +191,7 @@ for (const major of [4, 5]) {
       await dialog.waitFor({ state: "visible", timeout: 10000 });
       const said = await dialog.textContent();
       assert.ok(said.includes(target) && said.includes(src), said);
+      assert.match(said, /Restore 1 path of snapshot /, "one path, in the singular");
       await shot("restore-confirm");
       assert.ok(!fs.existsSync(target), "the restore started before the confirmation");
       await page.locator(".highball-snap-confirm-ok").click();
