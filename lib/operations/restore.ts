@@ -99,6 +99,30 @@ function destinationOf(a: Asked): (path: string) => string {
 }
 
 /** Settles with `p`, or rejects with Abandoned as soon as `signal` aborts. */
+// Synchronous on purpose: a callback that returns a promise for every entry lost entries of
+// restic's listing (seen with 130 files: 60 came through); one lstat is a few microseconds.
+function exists(path: string): boolean {
+  try { lstatSync(path); return true; } catch { return false; }
+}
+
+/**
+ * One object of restic's `ls --json --recursive` as the restore would write it: a file or folder
+ * under the asked paths with where it goes and whether something is there; "snapshot" for the
+ * snapshot's own line; null for anything else.
+ */
+function plannedOf(o: Record<string, unknown>, a: Asked, dest: (path: string) => string): PlannedFile | "snapshot" | null {
+  const kind = typeof o.message_type === "string" ? o.message_type : typeof o.struct_type === "string" ? o.struct_type : null;
+  if (kind === "snapshot") return "snapshot";
+  if (kind !== "node" || typeof o.path !== "string") return null;
+  const path = o.path;
+  if (!a.paths.some((x) => within(x, path))) return null;
+  const type = typeof o.type === "string" ? o.type : "file";
+  const size = type === "file" && typeof o.size === "number" ? o.size : null;
+  const destination = dest(path);
+  // Folders are merged into, never overwritten: only what is not a folder counts as existing.
+  return { path, type, size, destination, exists: type !== "dir" && exists(destination) };
+}
+
 function unlessAbandoned<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (!signal) return p;
   if (signal.aborted) return Promise.reject(new Abandoned());
@@ -326,9 +350,6 @@ export class RestoreLists {
       await existing.open();
       if (stop.aborted) throw new Abandoned();
       const dest = destinationOf(a);
-      // Synchronous on purpose: a callback that returns a promise for every entry lost entries of
-      // restic's listing (seen with 130 files: 60 came through); one lstat is a few microseconds.
-      const exists = (path: string) => { try { lstatSync(path); return true; } catch { return false; } };
       let seen = false;
       let tooBig = false;
       const proc = startRestic(plan, { timeoutMs: this.timeoutMs });
@@ -336,23 +357,17 @@ export class RestoreLists {
       stop.addEventListener("abort", kill, { once: true });
       try {
         await readNdjson(proc.stdout, (o) => {
-          const kind = typeof o.message_type === "string" ? o.message_type : typeof o.struct_type === "string" ? o.struct_type : null;
-          if (kind === "snapshot") { seen = true; return; }
-          if (kind !== "node" || typeof o.path !== "string") return;
-          const path = o.path;
-          if (!a.paths.some((x) => within(x, path))) return;
-          const type = typeof o.type === "string" ? o.type : "file";
-          const size = type === "file" && typeof o.size === "number" ? o.size : null;
-          // Folders are merged into, never overwritten: only what is not a folder counts as existing.
-          const there = type !== "dir" && exists(dest(path));
+          const f = plannedOf(o, a, dest);
+          if (f === "snapshot") { seen = true; return; }
+          if (!f) return;
           if (all.bytes + existing.bytes > this.maxBytes) {
             // Too big to keep: restic stops, and this restore is listed page by page.
             tooBig = true;
             return false;
           }
-          const row: Row = [path, type, size, there ? 1 : 0];
+          const row: Row = [f.path, f.type, f.size, f.exists ? 1 : 0];
           const w1 = all.add(row);
-          const w2 = there ? existing.add(row) : null;
+          const w2 = f.exists ? existing.add(row) : null;
           if (w1 || w2) return Promise.all([w1, w2]).then(() => undefined);
         });
       } catch (err) {
@@ -414,7 +429,6 @@ export class RestoreLists {
     const release = await this.slot(signal ?? stop.signal);
     try {
       const dest = destinationOf(a);
-      const exists = (path: string) => { try { lstatSync(path); return true; } catch { return false; } };
       const out = { entries: [] as PlannedFile[], total: 0, existing: 0 };
       let seen = false;
       const proc = startRestic(plan, { timeoutMs: this.timeoutMs });
@@ -422,19 +436,13 @@ export class RestoreLists {
       stop.signal.addEventListener("abort", kill, { once: true });
       try {
         await readNdjson(proc.stdout, (o) => {
-          const kind = typeof o.message_type === "string" ? o.message_type : typeof o.struct_type === "string" ? o.struct_type : null;
-          if (kind === "snapshot") { seen = true; return; }
-          if (kind !== "node" || typeof o.path !== "string") return;
-          const path = o.path;
-          if (!a.paths.some((x) => within(x, path))) return;
-          const type = typeof o.type === "string" ? o.type : "file";
-          const size = type === "file" && typeof o.size === "number" ? o.size : null;
-          const to = dest(path);
-          const there = type !== "dir" && exists(to);
-          if (there) out.existing++;
-          if (a.existingOnly && !there) return;
+          const f = plannedOf(o, a, dest);
+          if (f === "snapshot") { seen = true; return; }
+          if (!f) return;
+          if (f.exists) out.existing++;
+          if (a.existingOnly && !f.exists) return;
           const n = out.total++;
-          if (n >= a.offset && n < a.offset + a.limit) out.entries.push({ path, type, size, destination: to, exists: there });
+          if (n >= a.offset && n < a.offset + a.limit) out.entries.push(f);
         });
       } catch (err) {
         proc.kill();
