@@ -208,7 +208,7 @@ for (const major of [4, 5]) {
       // A dry run says what would happen.
       await page.locator(".highball-snap-dryrun").click();
       await page.locator(".highball-snap-restore-summary").waitFor({ state: "visible", timeout: 20000 });
-      assert.match(await page.locator(".highball-snap-restore-summary").textContent(), /^Dry run, nothing written: would restore 1 files and 0 folders .* to their original place\.\n1 of them exist already and would be replaced/);
+      assert.match(await page.locator(".highball-snap-restore-summary").textContent(), /^Dry run, nothing written: would restore 1 file and 0 folders .* to their original place\.\n1 of them exists already and would be replaced/);
       await shot("dry-run");
       // Into a folder that holds something: refused too.
       const busy = util.tmpDir("busy-target");
@@ -220,7 +220,7 @@ for (const major of [4, 5]) {
       const target = path.join(util.tmpDir("target"), "restored");
       await page.locator(".highball-snap-target").fill(target);
       await restoreNow();
-      await page.waitForFunction(() => /^Restored 1 files/.test((document.querySelector(".highball-snap-restore-summary") || {}).textContent || ""), null, { timeout: 30000 });
+      await page.waitForFunction(() => /^Restored 1 file and/.test((document.querySelector(".highball-snap-restore-summary") || {}).textContent || ""), null, { timeout: 30000 });
       assert.equal(fs.readFileSync(path.join(target, src, "readme.txt"), "utf8"), "Holiday photos, version one.\n");
       assert.deepEqual(fs.readdirSync(busy), ["mine.txt"]);
       await shot("restore");
