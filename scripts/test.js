@@ -61,7 +61,7 @@ if (only.length) {
 }
 
 let passed = 0, failed = 0, pending = 0, status = 0;
-const timings = [];
+const timings = [], failures = [];
 for (const pass of passes) {
   const v = pass.restic;
   const started = Date.now();
@@ -78,9 +78,11 @@ for (const pass of passes) {
     if (fs.existsSync(summary)) {
       const s = JSON.parse(fs.readFileSync(summary, "utf8"));
       passed += s.passes; failed += s.failures; pending += s.pending;
+      for (const f of s.failed || []) failures.push(`restic ${v.version}, ${suite.name}: ${f}`);
       fs.rmSync(summary, { force: true });
     } else if (r.status !== 0) {
       failed += 1; // mocha died before reporting: count it as a failure, never as silence
+      failures.push(`restic ${v.version}, ${suite.name}: mocha ended (${r.status ?? r.signal}) before reporting`);
     }
     if (r.status !== 0) status = 1;
   }
@@ -88,6 +90,7 @@ for (const pass of passes) {
 }
 if (!toolsOk) missing.push("the system tools could not all be installed (see above)");
 for (const m of missing) { console.error(`\nNOT TESTED: ${m}`); failed += 1; status = 1; }
+if (failures.length) console.log(`\nFailed:\n${failures.map((f) => `  - ${f}`).join("\n")}`);
 if (timings.length) console.log(`\n${timings.join(" · ")}`);
 console.log(`\n${passed} passed, ${failed} failed${pending ? `, ${pending} skipped` : ""}`);
 process.exit(status);

@@ -10,7 +10,9 @@ class HighballReporter extends Spec {
     super(runner, options);
     runner.once(EVENT_RUN_END, () => {
       const file = process.env.HIGHBALL_MOCHA_SUMMARY;
-      if (file) fs.writeFileSync(file, JSON.stringify(this.stats));
+      // The failures' titles go along so the last lines of a long run name every one of them.
+      const failed = this.failures.map((t) => `${t.fullTitle()}: ${String((t.err && t.err.message) || "").split("\n")[0].slice(0, 200)}`);
+      if (file) fs.writeFileSync(file, JSON.stringify({ ...this.stats, failed }));
     });
   }
 }
