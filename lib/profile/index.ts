@@ -8,5 +8,6 @@ export {
   resolveProfile, describeProfile, parseProfileOptions, profilesFromIni, isSecretEnvName, repositoryUrlPassword, MASK,
   type ProfileDef, type ProfileSet, type ProfileOptions, type EffectiveProfile, type ProfileDescription,
 } from "./resolve";
+export { profileProblem, passwordProblem } from "./problems";
 export { keepOf, type KeepPolicy } from "./keep";
 export { profileToRestic, profileArgs, profileEnv, repositoryEnv, resolvePassword, withPassword, type ResticEnv } from "./restic";

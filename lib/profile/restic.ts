@@ -10,6 +10,7 @@ import type { ProcessPlan } from "../engines/types";
 import { ProfileError } from "./options";
 import { joinForRestic, WordsError } from "./words";
 import { isSecretEnvName, repositoryUrlPassword, type EffectiveProfile } from "./resolve";
+import { passwordProblem } from "./problems";
 
 /** restic variables the plan always decides, so none leaks in from Node-RED's own environment. */
 const PASSWORD_VARS = ["RESTIC_PASSWORD", "RESTIC_PASSWORD_FILE", "RESTIC_PASSWORD_COMMAND"] as const;
@@ -56,10 +57,8 @@ export function repositoryEnv(p: EffectiveProfile, names: { prefix?: string; suf
     }
   } else if (o["password-file"]) {
     env[v("PASSWORD_FILE")] = o["password-file"];
-  } else if (o["password-keyring"]) {
-    throw new ProfileError(`profile "${p.name}" takes its password from PRestic's OS keyring ("${o["password-keyring"]}"), which Node-RED cannot read: enter the password in the profile instead`);
   } else {
-    throw new ProfileError(`profile "${p.name}" has no password (set a password, a password file or a password command)`);
+    throw new ProfileError(passwordProblem(p) ?? `profile "${p.name}" has no password`);
   }
   if (o["key-hint"]) env[v("KEY_HINT")] = o["key-hint"];
   return { env, secrets: [...new Set(secrets.filter((s) => s !== ""))] };

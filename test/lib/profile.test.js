@@ -249,6 +249,34 @@ describe("profile: inheritance (PRestic's order)", function () {
   });
 });
 
+describe("profile: its first problem, as the editor's red triangle and the runtime say it", function () {
+  it("a repository needs a password from the profile or an ancestor; a base without a repository needs none", function () {
+    const defs = new Map([
+      ["base", { options: { "keep-daily": "7" } }],
+      ["keyed", { options: { "password-file": "/etc/restic.pass" } }],
+      ["nas", { options: { inherit: ["base"], repository: "/srv/restic" } }],
+      ["usb", { options: { inherit: ["keyed"], repository: "/mnt/usb/restic" } }],
+      ["typed", { options: { repository: "/srv/typed" }, password: "hunter22" }],
+      ["ring", { options: { repository: "/srv/ring", "password-keyring": "restic-nas" } }],
+    ]);
+    assert.equal(P.profileProblem("base", defs), null);
+    assert.equal(P.profileProblem("nas", defs), 'profile "nas" has no password (set a password, a password file or a password command)');
+    assert.equal(P.profileProblem("usb", defs), null);
+    assert.equal(P.profileProblem("typed", defs), null);
+    assert.match(P.profileProblem("ring", defs), /OS keyring \("restic-nas"\), which Node-RED cannot read/);
+  });
+
+  it("a bad value, an unknown option, a missing parent and a cycle are the runtime's own sentences", function () {
+    const one = (options, more = {}) => P.profileProblem("p", new Map([["p", { options, password: "x" }], ...Object.entries(more).map(([k, o]) => [k, { options: o }])]));
+    assert.equal(one({ "keep-daily": "many" }), 'profile "p": option "keep-daily" must be a whole number from 0 to 100000, not "many"');
+    assert.equal(one({ "keep-dayly": "7" }), 'profile "p": unknown option "keep-dayly"');
+    assert.equal(one({ inherit: ["gone"] }), 'profile "p" inherits "gone", but there is no profile "gone"');
+    assert.match(one({ inherit: ["q"] }, { q: { inherit: ["p"] } }), /inheritance cycle/);
+    // The same sentence stops a run: the restic plan of a profile without a password.
+    assert.throws(() => P.repositoryEnv(P.resolveProfile("nas", new Map([["nas", { options: { repository: "/srv/restic" } }]]))), { message: P.profileProblem("nas", new Map([["nas", { options: { repository: "/srv/restic" } }]])) });
+  });
+});
+
 describe("profile: mapping to restic", function () {
   const profiles = new Map([
     ["base", { options: {

@@ -4,7 +4,8 @@
 // judged while it is typed (outlined field, sentence, red triangle), the first restic flow is
 // built from the palette (drag, wire, create a profile, initialise its repository, deploy, run,
 // see the result and the snapshot), and a job whose profile has no password fails visibly: in
-// its history, on its card in the Backups tab and in a notify node's output.
+// its history, on its card in the Backups tab and in a notify node's output, and, once the editor
+// knows the profile has none, with a red triangle.
 // Screenshots go to test/artifacts/ (ignored by git).
 const assert = require("node:assert/strict");
 const fs = require("node:fs");
@@ -356,6 +357,51 @@ for (const major of [4, 5]) {
         }
         await page.waitForFunction(() => [...document.querySelectorAll(".red-ui-debug-msg")].some((m) => /✖ forgetful: failed/.test(m.textContent) && /has no password/.test(m.textContent)), null, { timeout: 15000 });
         await shot(page, "no-password-alert");
+        assert.deepEqual(errors, []);
+      });
+
+      it("once its dialog shows no password, the profile and its job get a red triangle with the sentence; a password mends it", async function () {
+        const profileOf = () => page.evaluate(() => {
+          const p = RED.nodes.node("hb-nopw-profile");
+          const j = RED.nodes.node("hb-nopw-job");
+          return { valid: p.valid, errors: p.validationErrors, job: j.valid };
+        });
+        const openProfile = async () => {
+          await page.evaluate(() => RED.editor.edit(RED.nodes.node("hb-nopw-job")));
+          await page.locator("#node-input-btn-profile-edit").click();
+          await page.locator("#hb-repository").waitFor({ state: "visible" });
+          await page.waitForFunction(() => $("#hb-effective").text() !== "", null, { timeout: 10000 });
+        };
+        const done = async () => {
+          await page.locator("#node-config-dialog-ok").click();
+          await page.locator("#node-dialog-ok").click();
+          await page.locator("#hb-repository").waitFor({ state: "detached" });
+          await page.waitForFunction(() => !document.querySelector(".red-ui-tray"), null, { timeout: 10000 });
+        };
+        // Loaded, the editor does not know the credentials: no triangle (above). Opened, it knows.
+        await openProfile();
+        assert.match(await page.locator("#hb-effective").textContent(), /password: none/);
+        await done();
+        const sentence = 'profile "forgotten" has no password (set a password, a password file or a password command)';
+        assert.deepEqual(await profileOf(), { valid: false, errors: [sentence], job: false });
+        assert.deepEqual(await page.evaluate(() => RED.nodes.node("hb-nopw-job").validationErrors), [`The chosen profile is not ready: ${sentence}`]);
+        await page.locator('#red-ui-workspace-chart g.red-ui-flow-node-group[id="hb-nopw-job"] .red-ui-flow-node-error:not(.hide)').waitFor({ timeout: 5000 });
+        await shot(page, "no-password-triangle");
+        // A value the runtime would refuse is flagged with the runtime's sentence too.
+        await openProfile();
+        await page.locator("#node-config-input-password").fill("now I have one");
+        await page.locator(".red-ui-editableList", { has: page.locator("#node-config-input-options-list") }).locator(".red-ui-editableList-addButton").click();
+        const row = page.locator("#node-config-input-options-list li").last();
+        await row.locator(".hb-key").selectOption("keep-daily");
+        assert.equal(await row.locator(".hb-value").getAttribute("placeholder"), "a whole number");
+        await row.locator(".hb-value").fill("many");
+        await done();
+        assert.deepEqual(await profileOf(), { valid: false, errors: ['profile "forgotten": option "keep-daily" must be a whole number from 0 to 100000, not "many"'], job: false });
+        // Mended: the password stays (kept as a credential), the value is a number.
+        await openProfile();
+        await page.locator("#node-config-input-options-list li").last().locator(".hb-value").fill("7");
+        await done();
+        assert.deepEqual(await profileOf(), { valid: true, errors: [], job: true });
         assert.deepEqual(errors, []);
       });
     });
