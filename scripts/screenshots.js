@@ -158,6 +158,23 @@ async function main() {
     await save("restore-confirm.png", { clip: await clipOf(page, [".ui-dialog:visible", "#red-ui-sidebar"]) });
     await page.locator(".highball-snap-confirm-cancel").click();
 
+    // A job's hooks in its dialog: typed as words, kept as argument arrays (not saved here).
+    await page.evaluate(() => RED.editor.edit(RED.nodes.node("hb-demo-job")));
+    const addHook = page.locator(".red-ui-editableList", { has: page.locator("#node-input-hooks-container") }).locator(".red-ui-editableList-addButton");
+    await addHook.waitFor({ state: "visible", timeout: 10000 });
+    const hookRows = page.locator("#node-input-hooks-container > li");
+    await addHook.click();
+    await hookRows.nth(0).locator(".hb-hook-run").fill("systemctl stop postgresql");
+    await hookRows.nth(0).locator(".hb-hook-timeout").fill("120");
+    await addHook.click();
+    await hookRows.nth(1).locator(".hb-hook-when").selectOption("finally");
+    await hookRows.nth(1).locator(".hb-hook-run").fill("systemctl start postgresql");
+    await page.locator(".form-tips", { hasText: "without a shell" }).scrollIntoViewIfNeeded();
+    await page.waitForTimeout(500);
+    await save("hooks-editor.png", { clip: await clipOf(page, [".red-ui-tray"], 0) });
+    await page.locator("#node-dialog-cancel").click();
+    await page.waitForFunction(() => !document.querySelector(".red-ui-tray"), null, { timeout: 10000 });
+
     // The NAS example is wide: the flow alone, without palette and sidebar.
     await page.locator("#red-ui-workspace-tabs .red-ui-tab", { hasText: "NAS" }).first().click();
     await page.evaluate(() => {

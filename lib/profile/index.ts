@@ -2,7 +2,7 @@ export {
   OPTIONS, ALIASES, PASSWORD_KEYS, ProfileError, canonicalKey, parseOption, parseSizeKiB, parseDurationMs, goDuration,
   type OptionKind, type OptionSpec, type OptionValue, type FlagValue,
 } from "./options";
-export { splitWords, joinForRestic, WordsError, type SplitOptions } from "./words";
+export { splitWords, joinForRestic, quoteWords, WordsError, type SplitOptions } from "./words";
 export { parseIni, type IniSection } from "./ini";
 export {
   resolveProfile, describeProfile, parseProfileOptions, profilesFromIni, isSecretEnvName, repositoryUrlPassword, MASK,

@@ -112,3 +112,11 @@ export function joinForRestic(words: string[], what = "command"): string {
     throw new WordsError(`${what}: the word ${JSON.stringify(w)} cannot be passed to restic (it holds both quote kinds or ends in a backslash)`);
   }).join(" ");
 }
+
+/**
+ * Words as text that splitWords, strict, reads back as exactly these words: plain words bare,
+ * any other in single quotes. The editor shows an argument array (a hook's command) this way.
+ */
+export function quoteWords(words: string[]): string {
+  return words.map((w) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, "'\\''")}'`)).join(" ");
+}

@@ -120,6 +120,19 @@ describe("profile: command words", function () {
     assert.equal(P.joinForRestic(["echo", 'say "hi"']), `echo 'say "hi"'`);
     assert.throws(() => P.joinForRestic(["echo", `it's "x"`]), /cannot be passed to restic/);
   });
+
+  it("shows an argument array as words that split back into exactly it (the editor's hook rows)", function () {
+    const arrays = [
+      ["systemctl", "stop", "postgresql"],
+      ["sh", "-c", 'echo "$HIGHBALL_STATUS" > "$1"', "hook", "/tmp/status.txt"],
+      ["touch", "/tmp/a b/it's here"],
+      ["printf", "", "~/x", "#not a comment", "*.bak", "a\\b", "tab\there"],
+      ["curl", "-fsS", "https://hc-ping.com/uuid?rid=1&x=$y"],
+    ];
+    for (const words of arrays) assert.deepEqual(P.splitWords(P.quoteWords(words), { strict: true }), words, P.quoteWords(words));
+    assert.equal(P.quoteWords(["systemctl", "stop", "postgresql"]), "systemctl stop postgresql");
+    assert.equal(P.quoteWords(["touch", "/tmp/a b"]), "touch '/tmp/a b'");
+  });
 });
 
 describe("profile: INI as PRestic reads it", function () {

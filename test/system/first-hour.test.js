@@ -292,6 +292,94 @@ for (const major of [4, 5]) {
       });
     });
 
+    describe("hooks typed in the job's dialog", function () {
+      let red, page, errors, dir;
+      before(async function () {
+        dir = util.tmpDir("hooks-dialog");
+        fs.mkdirSync(path.join(dir, "src"));
+        fs.writeFileSync(path.join(dir, "src", "a.txt"), "a\n");
+        const tab = "hb-hk";
+        const flows = [
+          { id: tab, type: "tab", label: "Hooks" },
+          { id: "hb-hk-job", type: "highball-backup-job", z: tab, name: "with hooks", engine: "rsync", enabled: true, source: { type: "local", paths: [{ path: path.join(dir, "src") }] }, destination: { type: "local", path: path.join(dir, "dst") }, x: 200, y: 100, wires: [["hb-hk-rsync"]] },
+          { id: "hb-hk-rsync", type: "highball-rsync-run", z: tab, name: "rsync", x: 400, y: 100, wires: [[], []] },
+        ];
+        red = await startNodeRed({ major, flows });
+        ({ page, errors } = await openEditor(red, browser));
+      });
+      after(async function () {
+        if (page) await page.close().catch(() => undefined);
+        if (red) await red.stop();
+      });
+
+      it("are rows of words, kept as argument arrays; shell syntax is named and outlined; deployed, they run around the backup", async function () {
+        await page.evaluate(() => RED.editor.edit(RED.nodes.node("hb-hk-job")));
+        const add = page.locator(".red-ui-editableList", { has: page.locator("#node-input-hooks-container") }).locator(".red-ui-editableList-addButton");
+        await add.waitFor({ state: "visible" });
+        const rows = page.locator("#node-input-hooks-container > li");
+        const marker = path.join(dir, "stopped db");
+        const status = path.join(dir, "status.txt");
+        // A before hook, typed as a user would, with a shell's redirection: named and outlined.
+        await add.click();
+        await rows.nth(0).locator(".hb-hook-run").fill(`echo stopped > '${marker}'`);
+        await page.waitForFunction(() => $(".hb-hook-run").first().hasClass("input-error"), null, { timeout: 5000 });
+        assert.match(await page.locator("#hb-job-problems").textContent(), /^Before hook command: the shell character ">" is not allowed, because the command runs directly, without a shell/);
+        await shot(page, "hook-shell");
+        // Mended: touch the file, a path with a space in quotes.
+        await rows.nth(0).locator(".hb-hook-run").fill(`touch '${marker}'`);
+        await page.waitForFunction(() => !$("#hb-job-problems").is(":visible"), null, { timeout: 5000 });
+        // A finally hook that uses a shell knowingly, carries on if it fails, with a timeout.
+        await add.click();
+        await rows.nth(1).locator(".hb-hook-when").selectOption("finally");
+        await rows.nth(1).locator(".hb-hook-run").fill(`sh -c 'echo "$HIGHBALL_STATUS" > "$1"' hook '${status}'`);
+        await rows.nth(1).locator(".hb-hook-timeout").fill("30");
+        await rows.nth(1).locator(".hb-hook-onerror").selectOption("ignore");
+        // On the source host, with a local source: refused, the row's "where" outlined.
+        await rows.nth(1).locator(".hb-hook-on").selectOption("source");
+        await page.waitForFunction(() => $(".hb-hook-on").eq(1).hasClass("input-error"), null, { timeout: 5000 });
+        assert.match(await page.locator("#hb-job-problems").textContent(), /runs on the source host, but the source is local/);
+        await rows.nth(1).locator(".hb-hook-on").selectOption("local");
+        await shot(page, "hooks");
+        await page.locator("#node-dialog-ok").click();
+        await page.waitForFunction(() => !document.querySelector(".red-ui-tray"), null, { timeout: 10000 });
+        const hooks = await page.evaluate(() => ({ hooks: RED.nodes.node("hb-hk-job").hooks, valid: RED.nodes.node("hb-hk-job").valid }));
+        assert.deepEqual(hooks, {
+          valid: true,
+          hooks: {
+            before: [{ run: ["touch", marker] }],
+            finally: [{ run: ["sh", "-c", 'echo "$HIGHBALL_STATUS" > "$1"', "hook", status], timeoutSeconds: 30, onError: "ignore" }],
+          },
+        });
+        // Opened again, the rows read back as typed.
+        await page.evaluate(() => RED.editor.edit(RED.nodes.node("hb-hk-job")));
+        await rows.nth(1).waitFor({ state: "visible" });
+        assert.equal(await rows.nth(0).locator(".hb-hook-run").inputValue(), `touch '${marker}'`);
+        // Quotes only where a word needs them.
+        assert.equal(await rows.nth(1).locator(".hb-hook-run").inputValue(), `sh -c 'echo "$HIGHBALL_STATUS" > "$1"' hook ${status}`);
+        assert.equal(await rows.nth(1).locator(".hb-hook-when").inputValue(), "finally");
+        await page.locator("#node-dialog-cancel").click();
+        await page.waitForFunction(() => !document.querySelector(".red-ui-tray"), null, { timeout: 10000 });
+        // Deployed and run: the hooks ran around rsync, and the run lists them.
+        await page.locator("#red-ui-header-button-deploy").click();
+        await page.waitForFunction(() => !RED.nodes.dirty(), null, { timeout: 30000 });
+        await util.waitFor(async () => {
+          const jobs = (await red.get("highball/jobs")).json || [];
+          return jobs.some((j) => j.id === "hb-hk-job");
+        }, { what: "the job deployed" });
+        const started = await red.post("highball/jobs/hb-hk-job/run", {});
+        assert.equal(started.status, 202);
+        const run = await util.waitFor(async () => {
+          const runs = (await red.get("highball/jobs/hb-hk-job/runs")).json || [];
+          return runs[0] && runs[0].status !== "running" ? runs[0] : null;
+        }, { what: "the run's end", timeout: 60000 });
+        assert.equal(run.status, "success", run.error);
+        assert.ok(fs.existsSync(marker), "the before hook ran");
+        assert.equal(fs.readFileSync(status, "utf8"), "success\n");
+        assert.ok(fs.existsSync(path.join(dir, "dst", "a.txt")));
+        assert.deepEqual(errors, []);
+      });
+    });
+
     describe("a job whose profile has no password", function () {
       let red, page, errors;
       before(async function () {
