@@ -1,5 +1,5 @@
 import type { NodeAPI, Node, NodeDef } from "node-red";
-import { parseProfileOptions, resolveProfile, type ProfileDef } from "../../lib/profile";
+import { parseProfileOptions, profileProblem, resolveProfile, type ProfileDef } from "../../lib/profile";
 import { removeLocksLeft } from "../../lib/profile/repository";
 import { engineOf, message, afterStart } from "../shared/runtime";
 import { mountAdminRoutes } from "../../lib/http/routes";
@@ -32,13 +32,23 @@ export = function (RED: NodeAPI) {
       return;
     }
     const stored = profileDef(def, node.credentials?.password, node.credentials?.restPassword);
+    let parsed = true;
     try {
       parseProfileOptions(name, stored);
     } catch (err) {
       // Kept registered: the restic node names the same problem when a run needs this profile.
       node.error(message(err));
+      parsed = false;
     }
     engine.profiles.set(node.id, { name, def: stored });
+    // Said at deploy, once every profile is there to inherit from: a repository without a
+    // password, a missing parent, a cycle. Every run of the profile would fail with it.
+    if (parsed) {
+      afterStart(RED, node, () => {
+        const problem = profileProblem(name, engine.profileSet());
+        if (problem) node.error(`${problem}: every run of this profile fails until it is set`);
+      });
+    }
     // A restic run a crash interrupted (kill -9, power loss) left its lock in this profile's
     // repository: remove it now, so the next exclusive command (check, prune) does not fail.
     afterStart(RED, node, () => {

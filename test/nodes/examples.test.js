@@ -6,7 +6,7 @@ const assert = require("node:assert/strict");
 const fs = require("node:fs");
 const path = require("node:path");
 const helper = require("../support/red");
-const { tmpDir, stopAll } = require("../fixtures/util");
+const { tmpDir, stopAll, waitFor } = require("../fixtures/util");
 const { startMosquitto } = require("../fixtures/mosquitto");
 const { isSecretEnvName, repositoryUrlPassword } = require("../../dist/lib/profile/resolve");
 
@@ -169,6 +169,15 @@ describe(`examples (Node-RED ${helper.major})`, function () {
           return n;
         });
         await helper.load([...ourModules, ...coreModules], copy);
+        // A profile that names a repository is judged once every profile is there (after the
+        // flows start): examples carry no credentials, so the one that needs the user's password
+        // says so at deploy, as its comment asks the user to set it.
+        const told = f === "restic-profiles.json" ? { "hb-restic-profile-nas": ['profile "nas" has no password (set a password, a password file or a password command): every run of this profile fails until it is set'] } : {};
+        for (const [id, expected] of Object.entries(told)) {
+          const node = helper.getNode(id);
+          assert.ok(node, `${id} was created`);
+          await waitFor(() => node.error.getCalls().length >= expected.length, { what: `${id}'s error at deploy`, timeout: 5000 });
+        }
         for (const n of copy) {
           if (n.type === "tab" || n.type === "comment") continue;
           const node = helper.getNode(n.id);
@@ -176,7 +185,7 @@ describe(`examples (Node-RED ${helper.major})`, function () {
           assert.equal(node.type, n.type);
           if (ourTypes.has(n.type)) {
             const errors = node.error.getCalls().filter((c) => c.thisValue === node).map((c) => String(c.args[0]?.message ?? c.args[0]));
-            assert.deepEqual(errors, [], `${n.id} (${n.type}) reported an error at start`);
+            assert.deepEqual(errors, told[n.id] || [], `${n.id} (${n.type}) reported an error at start`);
           }
         }
         // The mqtt in nodes really subscribe with the example's topics.

@@ -7,7 +7,7 @@ const fs = require("node:fs");
 const path = require("node:path");
 const helper = require("../support/red");
 const { next, collect } = require("../support/flow");
-const { tmpDir, stopAll } = require("../fixtures/util");
+const { tmpDir, stopAll, waitFor } = require("../fixtures/util");
 const { initResticRepo } = require("../fixtures/restic");
 const { startTelegram } = require("../fixtures/telegram");
 
@@ -115,6 +115,9 @@ describe(`a run that cannot start is still a run (Node-RED ${helper.major})`, fu
   it("a profile with no password", async function () {
     const { f, creds } = flow({ options: {} });
     await helper.load(nodes, f, creds);
+    // Said at deploy, before any run.
+    const profile = helper.getNode("cfg-nas");
+    await waitFor(() => profile.error.getCalls().some((c) => /^profile "nas" has no password .*: every run of this profile fails until it is set$/.test(String(c.args[0]))), { what: "the profile's error at deploy", timeout: 5000 });
     const got = await fails("j1");
     await expectRecorded(got, { key: "j1", name: "photos", why: /profile "nas" has no password/ });
     // The backup job's own status shows the failure too (the Backups tab reads the same history).
