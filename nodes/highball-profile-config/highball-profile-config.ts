@@ -45,8 +45,12 @@ export = function (RED: NodeAPI) {
     // password, a missing parent, a cycle. Every run of the profile would fail with it.
     if (parsed) {
       afterStart(RED, node, () => {
-        const problem = profileProblem(name, engine.profileSet());
-        if (problem) node.error(`${problem}: every run of this profile fails until it is set`);
+        try {
+          const problem = profileProblem(name, engine.profileSet());
+          if (problem) node.error(`${problem}: every run of this profile fails until it is set`);
+        } catch (err) {
+          node.error(message(err)); // a callback of the runtime's: never let it throw
+        }
       });
     }
     // A restic run a crash interrupted (kill -9, power loss) left its lock in this profile's
