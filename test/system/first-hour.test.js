@@ -376,6 +376,17 @@ for (const major of [4, 5]) {
         assert.ok(fs.existsSync(marker), "the before hook ran");
         assert.equal(fs.readFileSync(status, "utf8"), "success\n");
         assert.ok(fs.existsSync(path.join(dir, "dst", "a.txt")));
+        // Written by hand with what the rows cannot show (a phase and a setting the schema does
+        // not know, a "where" not offered): opened and saved, all of it stays, and is named.
+        const handWritten = { after: [{ run: ["true"] }], before: [{ run: ["touch", marker], timeout: 5, on: "nas" }] };
+        await page.evaluate((h) => { const n = RED.nodes.node("hb-hk-job"); n.hooks = h; RED.editor.validateNode(n); }, handWritten);
+        await page.evaluate(() => RED.editor.edit(RED.nodes.node("hb-hk-job")));
+        await rows.nth(0).waitFor({ state: "visible" });
+        await page.locator("#node-dialog-ok").click();
+        await page.waitForFunction(() => !document.querySelector(".red-ui-tray"), null, { timeout: 10000 });
+        const kept = await page.evaluate(() => ({ hooks: RED.nodes.node("hb-hk-job").hooks, errors: RED.nodes.node("hb-hk-job").validationErrors }));
+        assert.deepEqual(kept.hooks, handWritten);
+        assert.ok(kept.errors.length > 0 && kept.errors.some((e) => /after/.test(e)), JSON.stringify(kept.errors));
         assert.deepEqual(errors, []);
       });
     });
