@@ -59,7 +59,8 @@ describe(`highball-schedule-trigger node (Node-RED ${helper.major})`, function (
   });
   afterEach(async () => {
     await helper.unload();
-    fs.rmSync(dir, { recursive: true, force: true });
+    // The runtime's engine outlives the flow and may still be writing its first files here.
+    fs.rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   });
 
   it("shows the next run and fires on a trigger action or a plain message", async () => {
